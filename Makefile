@@ -1,0 +1,153 @@
+# Gregor build.  `make` builds bin/gregord and bin/gregor; `make run` and `make test` are the two
+# commands of the README and each installs its own Debian packages first (`make deps`).
+#
+# Variants: `make SAN=1 BUILD=build-san` builds with ASan+UBSan into its own tree; the fuzz
+# targets are built by clang into build-fuzz.  Every .c file of a library module is compiled
+# automatically: adding a file needs no Makefile change.
+
+BUILD   ?= build
+CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
+SAN     ?=
+OPT     ?= -O2
+
+DEPS_PKGS := build-essential libevent-dev libssl-dev libzstd-dev liblz4-dev libsnappy-dev \
+	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config librdkafka-dev kcat \
+	python3 python3-kafka python3-confluent-kafka clang libclang-rt-14-dev
+
+PKGS      := libevent zlib libzstd liblz4 snappy
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes
+CFLAGS    := -std=gnu11 $(OPT) -g -pthread -D_GNU_SOURCE $(WARN) -I. -I$(BUILD)/gen \
+	-fno-strict-aliasing $(EXTRA_CFLAGS)
+LDLIBS    := -pthread -lsnappy -lzstd -llz4 -lz -levent -lm
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_MODULES := common proto net storage controller broker node
+GEN_C       := $(BUILD)/gen/kafka_msgs.c
+GEN_H       := $(BUILD)/gen/kafka_msgs.h
+LIB_SRCS    := $(filter-out node/gregord_main.c,$(wildcard $(addsuffix /*.c,$(LIB_MODULES))))
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kafka_msgs.o
+LIB         := $(BUILD)/libgregor.a
+CLI_SRCS    := $(wildcard cli/*.c)
+CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS  := $(wildcard bench/*.c)
+BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+BIN_DIR     := $(if $(filter build,$(BUILD)),bin,$(BUILD)/bin)
+
+.PHONY: all deps run test unit integration san fuzz fuzz-build bench clean format
+.DEFAULT_GOAL := all
+
+all: $(BIN_DIR)/gregord $(BIN_DIR)/gregor
+
+# ---------------------------------------------------------------------------- packages
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# ---------------------------------------------------------------------------- codegen
+$(GEN_C) $(GEN_H) &: proto/kafka.schema proto/gen_kafka.py
+	@mkdir -p $(BUILD)/gen
+	$(PYTHON) proto/gen_kafka.py proto/kafka.schema $(BUILD)/gen
+
+# ---------------------------------------------------------------------------- compile
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/gen/kafka_msgs.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-function -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN_DIR)/gregord: $(BUILD)/obj/node/gregord_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN_DIR)/gregor: $(CLI_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lrdkafka $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs check) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lrdkafka $(LDLIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------- run
+CONFIG ?= config/server.properties
+run: deps all
+	@if [ ! -f data/meta.properties ]; then \
+	  id=$$($(BIN_DIR)/gregor storage random-uuid) && \
+	  $(BIN_DIR)/gregor storage format -t $$id -c $(CONFIG); \
+	fi
+	exec $(BIN_DIR)/gregord $(CONFIG)
+
+# ---------------------------------------------------------------------------- tests
+# Unit tests run with CK_FORK=no under the sanitizer build so leaks are attributed per binary.
+SHARED_PROTO ?= ../shared/kafka-protocol/message
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@if [ -d $(SHARED_PROTO) ]; then \
+	  $(PYTHON) tests/tools/check_schema.py proto/kafka.schema $(SHARED_PROTO); \
+	else echo "schema check skipped: $(SHARED_PROTO) not present"; fi
+
+integration: all
+	GREGOR_BIN=$(abspath $(BIN_DIR)) BUILD=$(BUILD) $(PYTHON) tests/integration/run.py
+
+san:
+	$(MAKE) BUILD=build-san SAN=1 OPT=-O1 all unit
+	GREGOR_BIN=$(abspath build-san/bin) GREGOR_SAN=1 $(PYTHON) tests/integration/run.py --quick
+
+FUZZ_SECONDS ?= 20
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -Wno-unused-command-line-argument" \
+	  build-fuzz/libgregor.a
+	@mkdir -p build-fuzz/fuzz
+	@set -e; for f in tests/fuzz/fuzz_*.c; do n=$$(basename $$f .c); \
+	  clang -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ibuild-fuzz/gen \
+	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libgregor.a \
+	    -lsnappy -lzstd -llz4 -lz -levent -lm -o build-fuzz/fuzz/$$n; done
+
+fuzz: fuzz-build
+	@set -e; for b in build-fuzz/fuzz/fuzz_*; do n=$$(basename $$b); \
+	  mkdir -p build-fuzz/corpus/$$n; \
+	  seeds=""; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=65536 \
+	    build-fuzz/corpus/$$n $$seeds 2>build-fuzz/$$n.log || { tail -50 build-fuzz/$$n.log; exit 1; }; \
+	  tail -1 build-fuzz/$$n.log; done
+
+test: deps
+	$(MAKE) all unit
+	$(MAKE) integration
+	$(MAKE) san
+	$(MAKE) fuzz
+	@echo "make test: all tiers passed"
+
+bench: deps all $(BENCH_BINS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san build-fuzz bin

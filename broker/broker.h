@@ -1,0 +1,37 @@
+/*
+ * broker.h — the public header of Gregor's `broker` module: the Kafka request handlers, the
+ * hosted partitions (their logs and high watermarks), and delayed fetches.
+ *
+ * Threading: everything runs on the node's event loop thread.
+ */
+#ifndef GREGOR_BROKER_H
+#define GREGOR_BROKER_H
+
+#include "common/common.h"
+#include "controller/controller.h"
+#include "net/net.h"
+#include "storage/storage.h"
+
+struct event_base;
+struct broker;
+
+struct broker_config {
+    const struct props *cfg; /* effective broker config; borrowed for the broker's lifetime */
+    int32_t node_id;
+    struct storage_dir *log_dir; /* partition logs; borrowed */
+};
+
+int broker_new(struct event_base *base, const struct broker_config *cfg, struct broker **out);
+/* Completes every delayed request, closes partition logs (the dir keeps them), frees. */
+void broker_free(struct broker *b);
+/* The broker reads the image through the controller; set once, before serving. */
+void broker_set_controller(struct broker *b, struct controller *c);
+/* The controller listener that keeps the broker's partitions in step with the image. */
+struct controller_listener broker_controller_listener(struct broker *b);
+/* The frame callback for net_server_new (ctx = the broker). */
+int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, const uint8_t *payload,
+                    size_t len);
+/* Periodic work: retention, flush.ms, checkpoints.  Called by the node's timer. */
+void broker_tick(struct broker *b, int64_t now_ms);
+
+#endif

@@ -1,0 +1,172 @@
+/* broker_admin.c — CreateTopics, DeleteTopics and DescribeConfigs.  Topic changes go to the
+ * controller, which commits them to the metadata log before this answers. */
+#include "broker/broker_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define RESOURCE_TOPIC 2
+#define RESOURCE_BROKER 4
+
+int broker_handle_create_topics(struct broker_req *req)
+{
+    int16_t v = req->hdr.api_version;
+    struct kafka_create_topics_request body;
+    if (kafka_create_topics_request_decode(&req->r, v, &body)) return -1;
+    struct kafka_create_topics_response resp;
+    kafka_create_topics_response_init(&resp);
+    controller_create_topics(req->b->ctrl, &body, v, &resp, req->arena);
+    struct kafka_writer w;
+    broker_respond_begin(req, &w);
+    kafka_create_topics_response_encode(&w, v, &resp);
+    broker_respond_end(req, &w);
+    return 0;
+}
+
+int broker_handle_delete_topics(struct broker_req *req)
+{
+    int16_t v = req->hdr.api_version;
+    struct kafka_delete_topics_request body;
+    if (kafka_delete_topics_request_decode(&req->r, v, &body)) return -1;
+    struct kafka_delete_topics_response resp;
+    kafka_delete_topics_response_init(&resp);
+    controller_delete_topics(req->b->ctrl, &body, v, &resp, req->arena);
+    struct kafka_writer w;
+    broker_respond_begin(req, &w);
+    kafka_delete_topics_response_encode(&w, v, &resp);
+    broker_respond_end(req, &w);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* DescribeConfigs                                                                             */
+
+static bool key_wanted(const struct kafka_describe_configs_request_describe_configs_resource *r,
+                       const char *name)
+{
+    if (r->configuration_keys_count < 0) return true;
+    for (int32_t i = 0; i < r->configuration_keys_count; i++)
+        if (kstr_eq(r->configuration_keys[i], name)) return true;
+    return false;
+}
+
+static int8_t config_type_of(enum cfg_type t)
+{
+    /* DescribeConfigs ConfigType: 1 BOOLEAN 2 STRING 3 INT 4 SHORT 5 LONG 6 DOUBLE 7 LIST ... */
+    switch (t) {
+    case CFG_BOOL: return 1;
+    case CFG_INT: return 3;
+    case CFG_LONG: return 5;
+    case CFG_DOUBLE: return 6;
+    case CFG_LIST: return 7;
+    case CFG_PASSWORD: return 9;
+    default: return 2;
+    }
+}
+
+static void describe_entry(struct broker_req *req, const struct cfg_def *d, const char *value,
+                           int8_t source, bool read_only,
+                           struct kafka_describe_configs_response_describe_configs_resource_result *e)
+{
+    kafka_describe_configs_response_describe_configs_resource_result_init(e);
+    e->name = KSTR(d->name);
+    e->value = value ? KSTR(value) : KSTR_NULL;
+    e->read_only = read_only;
+    e->is_default = source == CFG_SOURCE_DEFAULT;
+    e->config_source = source;
+    e->is_sensitive = d->type == CFG_PASSWORD;
+    e->config_type = config_type_of(d->type);
+    e->documentation = d->doc ? KSTR(d->doc) : KSTR_NULL;
+    e->synonyms = NULL;
+    e->synonyms_count = 0;
+}
+
+static void describe_topic(struct broker_req *req,
+                           const struct kafka_describe_configs_request_describe_configs_resource *r,
+                           struct kafka_describe_configs_response_describe_configs_result *out)
+{
+    const struct md_image *img = controller_image(req->b->ctrl);
+    const struct md_topic *t =
+        r->resource_name.len > 0
+            ? md_image_topic(img, r->resource_name.ptr, (size_t)r->resource_name.len)
+            : NULL;
+    if (!t) {
+        out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_message = KSTR("The topic does not exist.");
+        return;
+    }
+    int32_t n = 0;
+    while (cfg_topic_defs[n].name) n++;
+    out->configs = arena_calloc(req->arena, (size_t)n, sizeof(*out->configs));
+    if (!out->configs) return;
+    out->configs_count = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const struct cfg_def *d = &cfg_topic_defs[i];
+        if (!key_wanted(r, d->name)) continue;
+        int8_t src;
+        const char *v = cfg_topic_value(&t->configs, req->b->cfg.cfg, d->name, &src);
+        describe_entry(req, d, v, src, false, &out->configs[out->configs_count++]);
+    }
+}
+
+static void describe_broker(struct broker_req *req,
+                            const struct kafka_describe_configs_request_describe_configs_resource *r,
+                            struct kafka_describe_configs_response_describe_configs_result *out)
+{
+    char id[16];
+    strfmt(id, sizeof id, "%d", req->b->cfg.node_id);
+    if (r->resource_name.len > 0 && !kstr_eq(r->resource_name, id)) {
+        out->error_code = KAFKA_ERR_INVALID_REQUEST;
+        out->error_message = KSTR("Unexpected broker id, expected this node's id or empty.");
+        return;
+    }
+    int32_t n = 0;
+    while (cfg_broker_defs[n].name) n++;
+    out->configs = arena_calloc(req->arena, (size_t)n, sizeof(*out->configs));
+    if (!out->configs) return;
+    out->configs_count = 0;
+    const struct props *bc = req->b->cfg.cfg;
+    for (int32_t i = 0; i < n; i++) {
+        const struct cfg_def *d = &cfg_broker_defs[i];
+        if (d->scope == CFG_SCOPE_IGNORED || !key_wanted(r, d->name)) continue;
+        const char *v = props_get(bc, d->name);
+        int8_t src = v ? CFG_SOURCE_STATIC_BROKER : CFG_SOURCE_DEFAULT;
+        if (!v) v = d->default_value;
+        describe_entry(req, d, v, src, true, &out->configs[out->configs_count++]);
+    }
+}
+
+int broker_handle_describe_configs(struct broker_req *req)
+{
+    int16_t v = req->hdr.api_version;
+    struct kafka_describe_configs_request body;
+    if (kafka_describe_configs_request_decode(&req->r, v, &body)) return -1;
+    struct kafka_describe_configs_response resp;
+    kafka_describe_configs_response_init(&resp);
+    int32_t n = GR_MAX(body.resources_count, 0);
+    resp.results = arena_calloc(req->arena, (size_t)GR_MAX(n, 1), sizeof(*resp.results));
+    if (!resp.results) return -1;
+    resp.results_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const struct kafka_describe_configs_request_describe_configs_resource *r =
+            &body.resources[i];
+        struct kafka_describe_configs_response_describe_configs_result *out = &resp.results[i];
+        kafka_describe_configs_response_describe_configs_result_init(out);
+        out->resource_type = r->resource_type;
+        out->resource_name = r->resource_name;
+        out->configs = NULL;
+        out->configs_count = 0;
+        if (r->resource_type == RESOURCE_TOPIC) describe_topic(req, r, out);
+        else if (r->resource_type == RESOURCE_BROKER) describe_broker(req, r, out);
+        else {
+            out->error_code = KAFKA_ERR_INVALID_REQUEST;
+            out->error_message = KSTR("Unsupported resource type.");
+        }
+        if (!out->configs) out->configs_count = 0;
+    }
+    struct kafka_writer w;
+    broker_respond_begin(req, &w);
+    kafka_describe_configs_response_encode(&w, v, &resp);
+    broker_respond_end(req, &w);
+    return 0;
+}

@@ -1,0 +1,293 @@
+/* broker_core.c — the broker object, its hosted partitions, request dispatch and periodic work. */
+#include "broker/broker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BROKER_CHECKPOINT_INTERVAL_MS 60000
+
+const struct broker_api broker_apis[] = {
+    {KAFKA_API_PRODUCE, 3, 9, broker_handle_produce},
+    {KAFKA_API_FETCH, 4, 12, broker_handle_fetch},
+    {KAFKA_API_LIST_OFFSETS, 1, 7, broker_handle_list_offsets},
+    {KAFKA_API_METADATA, 0, 12, broker_handle_metadata},
+    {KAFKA_API_API_VERSIONS, 0, 3, broker_handle_api_versions},
+    {KAFKA_API_CREATE_TOPICS, 0, 7, broker_handle_create_topics},
+    {KAFKA_API_DELETE_TOPICS, 0, 6, broker_handle_delete_topics},
+    {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, broker_handle_describe_configs},
+};
+const size_t broker_api_count = GR_ARRAY_LEN(broker_apis);
+
+const struct broker_api *broker_api_find(int16_t key)
+{
+    for (size_t i = 0; i < broker_api_count; i++)
+        if (broker_apis[i].key == key) return &broker_apis[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Topics and partitions                                                                       */
+
+static uint64_t topic_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+struct broker_topic *broker_topic_find(struct broker *b, const char *name, size_t len)
+{
+    struct broker_topic *t = b->buckets[topic_hash(name, len) % b->bucket_count];
+    for (; t; t = t->hash_next)
+        if (strlen(t->name) == len && !memcmp(t->name, name, len)) return t;
+    return NULL;
+}
+
+struct broker_partition *broker_partition_find(struct broker *b, struct kafka_str topic,
+                                               int32_t partition)
+{
+    if (topic.len <= 0) return NULL;
+    struct broker_topic *t = broker_topic_find(b, topic.ptr, (size_t)topic.len);
+    if (!t || partition < 0 || partition >= t->partition_count) return NULL;
+    return &t->partitions[partition];
+}
+
+char *broker_strdup(struct broker_req *req, struct kafka_str s)
+{
+    return arena_strndup(req->arena, s.ptr ? s.ptr : "", (size_t)GR_MAX(s.len, 0));
+}
+
+static int codec_from_name(const char *v)
+{
+    if (!v || !strcmp(v, "producer")) return -1;
+    if (!strcmp(v, "gzip")) return RB_CODEC_GZIP;
+    if (!strcmp(v, "snappy")) return RB_CODEC_SNAPPY;
+    if (!strcmp(v, "lz4")) return RB_CODEC_LZ4;
+    if (!strcmp(v, "zstd")) return RB_CODEC_ZSTD;
+    return RB_CODEC_NONE; /* uncompressed / none */
+}
+
+void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
+                                  const struct md_topic *mt)
+{
+    const struct props *bc = b->cfg.cfg;
+    t->codec = codec_from_name(cfg_topic_value(&mt->configs, bc, "compression.type", NULL));
+    const char *ts = cfg_topic_value(&mt->configs, bc, "message.timestamp.type", NULL);
+    t->log_append_time = ts && !strcmp(ts, "LogAppendTime");
+    int64_t mm = 0;
+    parse_i64(cfg_topic_value(&mt->configs, bc, "max.message.bytes", NULL), &mm);
+    t->max_message_bytes = (int32_t)mm;
+    struct storage_log_config lc;
+    cfg_topic_storage_config(&mt->configs, bc, &lc);
+    for (int32_t i = 0; i < t->partition_count; i++)
+        if (t->partitions[i].log) storage_log_set_config(t->partitions[i].log, &lc);
+}
+
+static void on_topic_created(void *arg, const struct md_topic *mt)
+{
+    struct broker *b = arg;
+    if (broker_topic_find(b, mt->name, strlen(mt->name))) return;
+    struct broker_topic *t = calloc(1, sizeof(*t));
+    if (!t) return;
+    t->name = strdup(mt->name);
+    t->id = mt->id;
+    t->partitions = calloc((size_t)GR_MAX(mt->partition_count, 1), sizeof(*t->partitions));
+    struct storage_log_config lc;
+    cfg_topic_storage_config(&mt->configs, b->cfg.cfg, &lc);
+    int64_t now = time_wall_ms();
+    for (int32_t i = 0; t->partitions && i < mt->partition_count; i++) {
+        struct broker_partition *p = &t->partitions[i];
+        p->topic = t;
+        p->id = i;
+        char err[256];
+        if (storage_log_open(b->cfg.log_dir, mt->name, i, &mt->id, &lc, now, &p->log, err,
+                             sizeof err)) {
+            LOG_ERROR("broker", "cannot open log of %s-%d: %s", mt->name, i, err);
+            continue;
+        }
+        /* one replica: everything in the log is committed */
+        p->high_watermark = storage_log_end_offset(p->log);
+        t->partition_count = i + 1;
+    }
+    broker_topic_resolve_configs(b, t, mt);
+    size_t h = topic_hash(t->name, strlen(t->name)) % b->bucket_count;
+    t->hash_next = b->buckets[h];
+    b->buckets[h] = t;
+}
+
+static void broker_topic_unlink(struct broker *b, struct broker_topic *t)
+{
+    size_t h = topic_hash(t->name, strlen(t->name)) % b->bucket_count;
+    struct broker_topic **pp = &b->buckets[h];
+    while (*pp && *pp != t) pp = &(*pp)->hash_next;
+    if (*pp) *pp = t->hash_next;
+}
+
+static void broker_topic_free(struct broker_topic *t)
+{
+    for (int32_t i = 0; i < t->partition_count; i++) free(t->partitions[i].waiters);
+    free(t->partitions);
+    free(t->name);
+    free(t);
+}
+
+static void on_topic_deleting(void *arg, const struct md_topic *mt)
+{
+    struct broker *b = arg;
+    struct broker_topic *t = broker_topic_find(b, mt->name, strlen(mt->name));
+    if (!t) return;
+    broker_topic_unlink(b, t);
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        struct broker_partition *p = &t->partitions[i];
+        broker_fetch_partition_gone(b, p);
+        if (p->log && storage_log_delete(p->log))
+            LOG_WARN("broker", "could not remove the files of %s-%d", t->name, i);
+        p->log = NULL;
+    }
+    broker_topic_free(t);
+}
+
+static void on_topic_config_changed(void *arg, const struct md_topic *mt)
+{
+    struct broker *b = arg;
+    struct broker_topic *t = broker_topic_find(b, mt->name, strlen(mt->name));
+    if (t) broker_topic_resolve_configs(b, t, mt);
+}
+
+struct controller_listener broker_controller_listener(struct broker *b)
+{
+    struct controller_listener l = {b, on_topic_created, on_topic_deleting,
+                                    on_topic_config_changed};
+    return l;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lifecycle                                                                                   */
+
+int broker_new(struct event_base *base, const struct broker_config *cfg, struct broker **out)
+{
+    struct broker *b = calloc(1, sizeof(*b));
+    if (!b) return GR_ENOMEM;
+    b->base = base;
+    b->cfg = *cfg;
+    b->bucket_count = 1024;
+    b->buckets = calloc(b->bucket_count, sizeof(*b->buckets));
+    if (!b->buckets) {
+        free(b);
+        return GR_ENOMEM;
+    }
+    arena_init(&b->arena, 64 * 1024);
+    gbuf_init(&b->scratch);
+    b->message_max_bytes = (int32_t)cfg_get_long(cfg->cfg, "message.max.bytes", 1048588);
+    b->auto_create = cfg_get_bool(cfg->cfg, "auto.create.topics.enable", true);
+    int64_t now = time_mono_ms();
+    b->next_retention_ms = now + 1000;
+    b->next_checkpoint_ms = now + BROKER_CHECKPOINT_INTERVAL_MS;
+    *out = b;
+    return 0;
+}
+
+void broker_set_controller(struct broker *b, struct controller *c)
+{
+    b->ctrl = c;
+}
+
+void broker_free(struct broker *b)
+{
+    if (!b) return;
+    broker_fetch_cancel_all(b);
+    for (size_t i = 0; i < b->bucket_count; i++) {
+        struct broker_topic *t = b->buckets[i];
+        while (t) {
+            struct broker_topic *n = t->hash_next;
+            broker_topic_free(t);
+            t = n;
+        }
+    }
+    free(b->buckets);
+    arena_close(&b->arena);
+    gbuf_close(&b->scratch);
+    free(b);
+}
+
+void broker_tick(struct broker *b, int64_t now_mono_ms)
+{
+    int64_t wall = time_wall_ms();
+    bool retention = now_mono_ms >= b->next_retention_ms;
+    if (retention)
+        b->next_retention_ms =
+            now_mono_ms + cfg_get_long(b->cfg.cfg, "log.retention.check.interval.ms", 300000);
+    for (size_t i = 0; i < b->bucket_count; i++) {
+        for (struct broker_topic *t = b->buckets[i]; t; t = t->hash_next) {
+            for (int32_t k = 0; k < t->partition_count; k++) {
+                struct storage_log *l = t->partitions[k].log;
+                if (!l) continue;
+                storage_log_maybe_flush(l, wall);
+                if (!retention) continue;
+                int n = storage_log_enforce_retention(l, wall);
+                if (n > 0)
+                    LOG_INFO("broker", "retention deleted %d segment(s) of %s-%d; log start "
+                             "offset is now %lld", n, t->name, k,
+                             (long long)storage_log_start_offset(l));
+            }
+        }
+    }
+    if (now_mono_ms >= b->next_checkpoint_ms) {
+        b->next_checkpoint_ms = now_mono_ms + BROKER_CHECKPOINT_INTERVAL_MS;
+        storage_dir_checkpoint(b->cfg.log_dir);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dispatch                                                                                    */
+
+void broker_respond_begin(struct broker_req *req, struct kafka_writer *w)
+{
+    struct gbuf *out = net_slot_buf(req->slot);
+    gbuf_reset(out);
+    kafka_writer_init(w, out);
+    int hv = kafka_response_header_version(req->hdr.api_key, req->hdr.api_version);
+    kafka_response_header_encode(w, hv, req->hdr.correlation_id);
+}
+
+void broker_respond_end(struct broker_req *req, struct kafka_writer *w)
+{
+    if (w->err) {
+        /* could not build the response: the client gets a closed connection, never garbage */
+        LOG_WARN("broker", "failed to encode response to api %d v%d: %s", req->hdr.api_key,
+                 req->hdr.api_version, gr_strerror(w->err));
+        struct net_conn *c = net_slot_conn(req->slot);
+        if (c) net_conn_close_after_flush(c);
+        net_slot_done_silent(req->slot);
+        return;
+    }
+    net_slot_done(req->slot);
+}
+
+int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, const uint8_t *payload,
+                    size_t len)
+{
+    struct broker *b = ctx;
+    struct broker_req req = {.b = b, .slot = slot, .arena = &b->arena, .now_ms = time_wall_ms()};
+    arena_reset(&b->arena);
+    if (len < 8) return -1;
+    int16_t key = (int16_t)be16_get(payload);
+    int16_t version = (int16_t)be16_get(payload + 2);
+    const struct broker_api *api = broker_api_find(key);
+    int hv = kafka_api_lookup(key) ? kafka_request_header_version(key, version) : 1;
+    kafka_reader_init(&req.r, payload, len, &b->arena);
+    kafka_request_header_decode(&req.r, hv, &req.hdr);
+    if (req.r.err) return -1;
+    if (key == KAFKA_API_API_VERSIONS) return broker_handle_api_versions(&req);
+    if (!api || version < api->min_version || version > api->max_version) {
+        /* as Kafka does: an unsupported api or version closes the connection */
+        LOG_WARN("broker", "closing connection from %s: unsupported api key %d version %d",
+                 net_conn_peer(c), key, version);
+        return -1;
+    }
+    return api->handler(&req);
+}

@@ -1,0 +1,117 @@
+/*
+ * cli_int.h — private header of the `gregor` command-line tool.
+ *
+ * Each subcommand lives in its own file (cli_storage.c, cli_topics.c, cli_producer.c,
+ * cli_consumer.c) and exposes one `cli_<tool>_main(argc, argv)` entry point, where argv[0] is
+ * the tool name.  cli_common.c holds what they share: a joptsimple-like option parser that
+ * accepts Kafka's flag spellings, usage printing, key=value parsing, and librdkafka
+ * configuration helpers.
+ *
+ * Everything here runs on the main thread only (librdkafka's own threads never call in,
+ * except the log callback, which only writes to stderr).
+ */
+#ifndef GREGOR_CLI_INT_H
+#define GREGOR_CLI_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/common.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Option parsing                                                                              */
+
+enum cli_opt_kind {
+    CLI_OPT_FLAG,  /* no argument: --list */
+    CLI_OPT_VALUE, /* one argument; given again, the last one wins */
+    CLI_OPT_MULTI, /* repeatable: --config a=b --config c=d */
+};
+
+/* The number of values a CLI_OPT_MULTI option keeps; more is a usage error. */
+#define CLI_MULTI_MAX 64
+
+/* One option of a tool.  The table is static per tool; parsing fills the result fields.
+ * Values are borrowed from argv and stay valid for the whole run. */
+struct cli_opt {
+    const char *name;  /* long name without the dashes: "bootstrap-server" */
+    const char *alias; /* short or alternative spelling with dashes ("-t"), or NULL */
+    enum cli_opt_kind kind;
+    const char *arg_desc; /* for usage: "String: topic", NULL for flags */
+    const char *help;
+    /* results */
+    bool set;
+    const char *value;
+    const char *values[CLI_MULTI_MAX];
+    size_t values_n;
+};
+
+/* One table row; the result fields start zeroed. */
+#define CLI_OPT(name_, alias_, kind_, arg_desc_, help_)                                            \
+    {                                                                                              \
+        .name = (name_), .alias = (alias_), .kind = (kind_), .arg_desc = (arg_desc_),              \
+        .help = (help_)                                                                            \
+    }
+
+/* Parses argv[first..argc) against opts.  Accepts "--name value", "--name=value" and the alias.
+ * Positional arguments are collected into pos (up to pos_max; pos may be NULL when the tool
+ * takes none).  Returns 0, or GR_EINVAL with a Kafka-style message in err. */
+int cli_parse(struct cli_opt *opts, size_t opts_n, int argc, char **argv, int first,
+              const char **pos, size_t pos_max, size_t *pos_n, char *err, size_t err_len);
+
+/* Looks an option up by long name; asserts it exists (a typo is a programming error). */
+struct cli_opt *cli_opt(struct cli_opt *opts, size_t opts_n, const char *name);
+/* The value of a set option, or NULL. */
+const char *cli_val(struct cli_opt *opts, size_t opts_n, const char *name);
+bool cli_has(struct cli_opt *opts, size_t opts_n, const char *name);
+
+/* Prints the summary line and a joptsimple-style option table. */
+void cli_usage(FILE *f, const char *summary, const struct cli_opt *opts, size_t opts_n);
+/* Prints msg (if any) and the usage to stderr, returns 1 (the exit code to use). */
+int cli_usage_error(const char *msg, const char *summary, const struct cli_opt *opts,
+                    size_t opts_n);
+/* Returns 1 after printing `Missing required argument "[name]"` and usage if name is unset. */
+int cli_require(struct cli_opt *opts, size_t opts_n, const char *name, const char *summary);
+
+/* Splits "key=value" at the first '='.  Writes borrowed views: key (NUL-terminated copy into
+ * key_buf) and *value pointing into s.  Returns 0 or GR_EINVAL. */
+int cli_split_kv(const char *s, char *key_buf, size_t key_len, const char **value);
+
+/* Parses a whole decimal integer in [lo, hi].  0 or GR_EINVAL. */
+int cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* librdkafka configuration                                                                    */
+
+/* Creates a librdkafka conf with an error-only log callback, then in this order (later wins):
+ * the tool's defaults ("k=v" each), the properties of each file in files (NULL entries
+ * skipped), the user's "k=v" kvs, and bootstrap.servers if not NULL.  Returns NULL with a
+ * message in err on failure. */
+rd_kafka_conf_t *cli_conf_new(const char *bootstrap, const char *const *defaults, size_t defaults_n,
+                              const char *const *files, size_t files_n, const char *const *kvs,
+                              size_t kvs_n, char *err, size_t err_len);
+/* Sets one property; returns 0 or GR_EINVAL with the librdkafka message in err. */
+int cli_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                 size_t err_len);
+/* Adds "k=v" strings to a props set (used for --property style tool options).  0 or
+ * GR_EINVAL/GR_ENOMEM with a message in err. */
+int cli_props_from_kvs(struct props *p, const char *const *kvs, size_t kvs_n, char *err,
+                       size_t err_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Signals: SIGINT/SIGTERM set cli_stop; long-running loops check it.                          */
+
+extern volatile sig_atomic_t cli_stop;
+void cli_install_signals(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Subcommands.  argv[0] is the tool name; return the process exit code.                       */
+
+int cli_storage_main(int argc, char **argv);
+int cli_topics_main(int argc, char **argv);
+int cli_producer_main(int argc, char **argv);
+int cli_consumer_main(int argc, char **argv);
+
+#endif

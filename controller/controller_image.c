@@ -1,0 +1,179 @@
+/* controller_image.c — the in-memory metadata image: topics by name and id, partitions, topic
+ * configs and brokers.  Only controller_records.c mutates it, by applying committed records. */
+#include "controller/controller_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int md_image_init(struct md_image *img)
+{
+    memset(img, 0, sizeof(*img));
+    img->bucket_count = 1024;
+    img->buckets = calloc(img->bucket_count, sizeof(*img->buckets));
+    img->applied_offset = -1;
+    return img->buckets ? 0 : GR_ENOMEM;
+}
+
+static void md_topic_free(struct md_topic *t)
+{
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        free(t->partitions[i].replicas);
+        free(t->partitions[i].isr);
+    }
+    free(t->partitions);
+    props_close(&t->configs);
+    free(t->name);
+    free(t);
+}
+
+void md_image_close(struct md_image *img)
+{
+    for (size_t b = 0; img->buckets && b < img->bucket_count; b++) {
+        struct md_topic *t = img->buckets[b];
+        while (t) {
+            struct md_topic *n = t->hash_next;
+            md_topic_free(t);
+            t = n;
+        }
+    }
+    free(img->buckets);
+    for (int32_t i = 0; i < img->broker_count; i++) {
+        free(img->brokers[i].host);
+        free(img->brokers[i].rack);
+    }
+    free(img->brokers);
+    memset(img, 0, sizeof(*img));
+}
+
+struct md_topic *md_image_topic(const struct md_image *img, const char *name, size_t len)
+{
+    struct md_topic *t = img->buckets[name_hash(name, len) % img->bucket_count];
+    for (; t; t = t->hash_next)
+        if (strlen(t->name) == len && !memcmp(t->name, name, len)) return t;
+    return NULL;
+}
+
+struct md_topic *md_image_topic_by_id(const struct md_image *img, const struct gr_uuid *id)
+{
+    for (size_t b = 0; b < img->bucket_count; b++)
+        for (struct md_topic *t = img->buckets[b]; t; t = t->hash_next)
+            if (!memcmp(t->id.b, id->b, 16)) return t;
+    return NULL;
+}
+
+void md_image_foreach(const struct md_image *img, void (*fn)(void *arg, struct md_topic *t),
+                      void *arg)
+{
+    for (size_t b = 0; b < img->bucket_count; b++) {
+        struct md_topic *t = img->buckets[b];
+        while (t) {
+            struct md_topic *n = t->hash_next;
+            fn(arg, t);
+            t = n;
+        }
+    }
+}
+
+struct md_topic *md_image_add_topic(struct md_image *img, const char *name, size_t len,
+                                    const struct gr_uuid *id)
+{
+    struct md_topic *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->name = strndup(name, len);
+    if (!t->name) {
+        free(t);
+        return NULL;
+    }
+    t->id = *id;
+    props_init(&t->configs);
+    size_t b = name_hash(name, len) % img->bucket_count;
+    t->hash_next = img->buckets[b];
+    img->buckets[b] = t;
+    img->topic_count++;
+    return t;
+}
+
+void md_image_remove_topic(struct md_image *img, struct md_topic *t)
+{
+    size_t b = name_hash(t->name, strlen(t->name)) % img->bucket_count;
+    struct md_topic **pp = &img->buckets[b];
+    while (*pp && *pp != t) pp = &(*pp)->hash_next;
+    if (*pp) {
+        *pp = t->hash_next;
+        img->topic_count--;
+    }
+    md_topic_free(t);
+}
+
+/* Sets partition `id` of t, growing the array so partitions stay indexed by id. */
+int md_topic_set_partition(struct md_topic *t, const struct md_partition *p)
+{
+    if (p->id < 0 || p->id > 1000000) return GR_EINVAL;
+    if (p->id >= t->partition_count) {
+        struct md_partition *np = realloc(t->partitions, sizeof(*np) * (size_t)(p->id + 1));
+        if (!np) return GR_ENOMEM;
+        memset(np + t->partition_count, 0, sizeof(*np) * (size_t)(p->id + 1 - t->partition_count));
+        for (int32_t i = t->partition_count; i <= p->id; i++) np[i].id = i;
+        t->partitions = np;
+        t->partition_count = p->id + 1;
+    }
+    struct md_partition *dst = &t->partitions[p->id];
+    free(dst->replicas);
+    free(dst->isr);
+    *dst = *p;
+    dst->replicas = malloc(sizeof(int32_t) * (size_t)GR_MAX(p->replica_count, 1));
+    dst->isr = malloc(sizeof(int32_t) * (size_t)GR_MAX(p->isr_count, 1));
+    if (!dst->replicas || !dst->isr) return GR_ENOMEM;
+    memcpy(dst->replicas, p->replicas, sizeof(int32_t) * (size_t)p->replica_count);
+    memcpy(dst->isr, p->isr, sizeof(int32_t) * (size_t)p->isr_count);
+    return 0;
+}
+
+int md_image_set_broker(struct md_image *img, int32_t id, const char *host, int32_t port,
+                        const char *rack)
+{
+    struct md_broker *b = NULL;
+    for (int32_t i = 0; i < img->broker_count; i++)
+        if (img->brokers[i].id == id) b = &img->brokers[i];
+    if (!b) {
+        struct md_broker *nb = realloc(img->brokers, sizeof(*nb) * (size_t)(img->broker_count + 1));
+        if (!nb) return GR_ENOMEM;
+        img->brokers = nb;
+        b = &nb[img->broker_count++];
+        memset(b, 0, sizeof(*b));
+    }
+    free(b->host);
+    free(b->rack);
+    b->id = id;
+    b->host = strdup(host);
+    b->port = port;
+    b->rack = rack ? strdup(rack) : NULL;
+    return b->host ? 0 : GR_ENOMEM;
+}
+
+const char *md_topic_name_invalid(const char *name, size_t len)
+{
+    if (len == 0) return "Topic name is illegal, it can't be empty";
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return "Topic name cannot be \".\" or \"..\"";
+    if (len > 249) return "Topic name is illegal, it can't be longer than 249 characters";
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return "Topic name contains a character other than ASCII alphanumerics, '.', '_' "
+                   "and '-'";
+    }
+    return NULL;
+}

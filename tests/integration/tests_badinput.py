@@ -1,0 +1,153 @@
+"""Bad input gets a Kafka error code or a closed connection; the node keeps serving."""
+import socket
+import struct
+
+from harness import Node, frame, gregor, recv_frame
+
+
+def quick(fn):
+    fn.quick = True
+    return fn
+
+
+def conn(n):
+    return socket.create_connection(("127.0.0.1", n.port), timeout=5)
+
+
+def closed(sock):
+    try:
+        return recv_frame(sock, timeout=5) is None
+    except (ConnectionResetError, socket.timeout):
+        return True
+
+
+def still_serves(n):
+    with conn(n) as s:
+        s.sendall(frame(18, 0, 7))
+        resp = recv_frame(s)
+        assert resp is not None and struct.unpack(">i", resp[:4])[0] == 7
+        assert struct.unpack(">h", resp[4:6])[0] == 0  # error_code NONE
+
+
+def produce_body(topic, records, acks=1):
+    t = topic.encode()
+    return (struct.pack(">h", -1) + struct.pack(">hi", acks, 5000) + struct.pack(">i", 1) +
+            struct.pack(">h", len(t)) + t + struct.pack(">i", 1) + struct.pack(">i", 0) +
+            struct.pack(">i", len(records)) + records)
+
+
+def produce_error(n, topic, records):
+    with conn(n) as s:
+        s.sendall(frame(0, 3, 1, produce_body(topic, records)))
+        resp = recv_frame(s)
+    assert resp is not None, "connection closed instead of an error code"
+    # corr | topics[1] | name | partitions[1] | index | error_code
+    off = 4 + 4
+    (tlen,) = struct.unpack_from(">h", resp, off)
+    off += 2 + tlen + 4 + 4
+    return struct.unpack_from(">h", resp, off)[0]
+
+
+def zz(n):
+    """Zig-zag varint."""
+    v = (n << 1) ^ (n >> 63)
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def valid_batch(value=b"v"):
+    """One uncompressed magic-v2 batch with one record (key null, no headers)."""
+    rec = b"\x00" + zz(0) + zz(0) + zz(-1) + zz(len(value)) + value + zz(0)
+    after_crc = (struct.pack(">hiqqqhii", 0, 0, 1700000000000, 1700000000000, -1, -1, -1, 1) +
+                 zz(len(rec)) + rec)
+    head = struct.pack(">qiib", 0, 4 + 1 + 4 + len(after_crc), -1, 2)
+    return head + struct.pack(">I", crc32c(after_crc)) + after_crc
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+@quick
+def test_garbage_and_oversized_frames_close_only_that_connection():
+    n = Node({"socket.request.max.bytes": "1048576"}).start()
+    with conn(n) as s:
+        s.sendall(struct.pack(">i", 50 * 1024 * 1024) + b"xxxx")
+        assert closed(s)
+    with conn(n) as s:
+        s.sendall(struct.pack(">i", 12) + b"\xff" * 12)  # unknown api key
+        assert closed(s)
+    with conn(n) as s:
+        s.sendall(frame(3, 99, 1))  # Metadata v99
+        assert closed(s)
+    with conn(n) as s:
+        s.sendall(frame(3, 1, 1, b"\x00\x00\x00\x05\x00"))  # truncated topic array
+        assert closed(s)
+    with conn(n) as s:
+        s.sendall(struct.pack(">i", -5))
+        assert closed(s)
+    with conn(n) as s:
+        s.sendall(b"\x00\x00\x00\x03abc")  # frame shorter than a header
+        assert closed(s)
+    still_serves(n)
+    n.stop()
+
+
+@quick
+def test_api_versions_unsupported_version_gets_v0_error_body():
+    n = Node().start()
+    with conn(n) as s:
+        s.sendall(frame(18, 77, 3))
+        resp = recv_frame(s)
+    corr, err, count = struct.unpack_from(">ihi", resp)
+    assert corr == 3 and err == 35 and count > 0
+    keys = {}
+    for i in range(count):
+        k, lo, hi = struct.unpack_from(">hhh", resp, 10 + 6 * i)
+        keys[k] = (lo, hi)
+    assert 18 in keys and keys[18][0] == 0
+    n.stop()
+
+
+@quick
+def test_bad_batches_get_error_codes():
+    n = Node().start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "bad",
+           "--partitions", "1", "--replication-factor", "1")
+    good = valid_batch()
+    assert produce_error(n, "bad", good) == 0
+    corrupt = bytearray(good)
+    corrupt[-1] ^= 0xFF
+    assert produce_error(n, "bad", bytes(corrupt)) == 2  # CORRUPT_MESSAGE
+    old = bytearray(good)
+    old[16] = 1
+    assert produce_error(n, "bad", bytes(old)) in (2, 43)  # UNSUPPORTED_FOR_MESSAGE_FORMAT
+    assert produce_error(n, "bad", good[:30]) == 2
+    assert produce_error(n, "no_such_topic", good) == 3  # UNKNOWN_TOPIC_OR_PARTITION
+    big = Node({"message.max.bytes": "200"}).start()
+    gregor("topics", "--bootstrap-server", big.bootstrap, "--create", "--topic", "b",
+           "--partitions", "1", "--replication-factor", "1")
+    assert produce_error(big, "b", valid_batch(b"v" * 1000)) == 10  # MESSAGE_TOO_LARGE
+    assert produce_error(big, "b", valid_batch(b"small")) == 0
+    still_serves(n)
+    big.stop()
+    n.stop()
+
+
+@quick
+def test_illegal_topic_names():
+    n = Node().start()
+    for name in [".", "..", "a" * 250, "has space", "slash/"]:
+        r = gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", name,
+                   "--partitions", "1", "--replication-factor", "1", check=False)
+        assert r.returncode != 0, name
+    still_serves(n)
+    n.stop()

@@ -1,0 +1,68 @@
+"""Topic administration through the gregor CLI, and the console producer/consumer."""
+from harness import Node, gregor, java_partition
+
+
+def quick(fn):
+    fn.quick = True
+    return fn
+
+
+@quick
+def test_topics_create_list_describe_delete():
+    n = Node().start()
+    bs = n.bootstrap
+    r = gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "first_topic",
+               "--partitions", "3", "--replication-factor", "1")
+    assert "Created topic first_topic." in r.stdout, r.stdout
+    r = gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "first_topic",
+               "--partitions", "3", "--replication-factor", "1", check=False)
+    assert r.returncode != 0 and "already exists" in (r.stdout + r.stderr), r
+    gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "cfg_topic",
+           "--partitions", "1", "--replication-factor", "1", "--config", "retention.ms=12345")
+    r = gregor("topics", "--bootstrap-server", bs, "--list")
+    assert r.stdout.split() == ["cfg_topic", "first_topic"], r.stdout
+    r = gregor("topics", "--bootstrap-server", bs, "--describe", "--topic", "first_topic")
+    assert "PartitionCount: 3" in r.stdout and "ReplicationFactor: 1" in r.stdout, r.stdout
+    for p in range(3):
+        assert f"Partition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1" in r.stdout, r.stdout
+    r = gregor("topics", "--bootstrap-server", bs, "--describe", "--topic", "cfg_topic")
+    assert "retention.ms=12345" in r.stdout, r.stdout
+    r = gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "bad/name",
+               "--partitions", "1", "--replication-factor", "1", check=False)
+    assert r.returncode != 0, r
+    r = gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "rf3",
+               "--partitions", "1", "--replication-factor", "3", check=False)
+    assert r.returncode != 0 and "replication factor" in (r.stdout + r.stderr).lower(), r
+    gregor("topics", "--bootstrap-server", bs, "--delete", "--topic", "first_topic")
+    r = gregor("topics", "--bootstrap-server", bs, "--list")
+    assert r.stdout.split() == ["cfg_topic"], r.stdout
+    n.stop()
+
+
+@quick
+def test_console_producer_consumer_keys_partitioning():
+    n = Node().start()
+    bs = n.bootstrap
+    gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "keyed",
+           "--partitions", "4", "--replication-factor", "1")
+    lines = [f"key{i}:value{i}" for i in range(200)]
+    gregor("console-producer", "--bootstrap-server", bs, "--topic", "keyed",
+           "--property", "parse.key=true", "--property", "key.separator=:",
+           "--producer-property", "acks=all", input="\n".join(lines) + "\n")
+    r = gregor("console-consumer", "--bootstrap-server", bs, "--topic", "keyed",
+               "--from-beginning", "--max-messages", "200", "--timeout-ms", "10000",
+               "--property", "print.key=true", "--property", "print.partition=true",
+               "--property", "print.offset=true")
+    rows = [ln.split("\t") for ln in r.stdout.splitlines() if ln]
+    assert len(rows) == 200, (len(rows), r.stdout[-500:], r.stderr)
+    seen_offsets = {}
+    for part, off, key, value in rows:
+        p = int(part.split(":")[1])
+        o = int(off.split(":")[1])
+        assert value == "value" + key[3:], (key, value)
+        # Java-compatible murmur2 key partitioning
+        assert p == java_partition(key.encode(), 4), (key, p)
+        assert o == seen_offsets.get(p, -1) + 1, (p, o)
+        seen_offsets[p] = o
+    assert "Processed a total of 200 messages" in r.stderr, r.stderr
+    n.stop()

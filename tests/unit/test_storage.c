@@ -1,0 +1,792 @@
+/*
+ * test_storage.c — Check suite for the storage module (segmented partition log), through
+ * storage/storage.h only (plus the record-batch builder to make batches).
+ *
+ * Every test works in its own mkdtemp directory under /tmp, removed at teardown.
+ */
+#include "proto/proto_record_batch.h"
+#include "storage/storage.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TOPIC "orders"
+#define T0 1700000000000LL
+
+static char tmp_root[64];
+static char err[256];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    strcpy(tmp_root, "/tmp/gregor_storage_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp_root));
+}
+
+static void teardown(void)
+{
+    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers.                                                                                    */
+
+/* Appends one batch of `count` records (timestamps ts[i] or base_ts + i) to out. */
+static void make_batch(struct gbuf *out, int count, int64_t base_ts, const int64_t *ts,
+                       int value_bytes, int codec)
+{
+    struct rb_builder b;
+    rb_builder_init(&b, 0, codec);
+    char value[4096];
+    ck_assert_int_le(value_bytes, (int)sizeof value);
+    for (int i = 0; i < count; i++) {
+        memset(value, 'a' + i % 26, (size_t)value_bytes);
+        ck_assert_int_eq(
+            rb_builder_add(&b, ts ? ts[i] : base_ts + i, "k", 1, value, value_bytes, NULL, 0), 0);
+    }
+    ck_assert_int_eq(rb_builder_finish(&b, out), 0);
+    rb_builder_close(&b);
+}
+
+static int64_t append_batch(struct storage_log *l, int count, int64_t base_ts, int value_bytes)
+{
+    struct gbuf g;
+    gbuf_init(&g);
+    make_batch(&g, count, base_ts, NULL, value_bytes, RB_CODEC_NONE);
+    struct storage_append_info ai;
+    ck_assert_int_eq(storage_log_append(l, g.data, g.len, 0, base_ts, &ai), 0);
+    ck_assert_int_eq(ai.last_offset - ai.first_offset + 1, count);
+    gbuf_close(&g);
+    return ai.first_offset;
+}
+
+static struct storage_log_config small_cfg(int64_t segment_bytes)
+{
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    c.segment_bytes = segment_bytes;
+    c.index_interval_bytes = 100;
+    return c;
+}
+
+static struct storage_dir *open_dir(void)
+{
+    struct storage_dir *d = NULL;
+    ck_assert_msg(storage_dir_open(tmp_root, &d, err, sizeof err) == 0, "%s", err);
+    return d;
+}
+
+static struct storage_log *open_log(struct storage_dir *d, const struct storage_log_config *c)
+{
+    struct storage_log *l = NULL;
+    ck_assert_msg(storage_log_open(d, TOPIC, 0, NULL, c, T0, &l, err, sizeof err) == 0, "%s", err);
+    return l;
+}
+
+static void part_path(char *out, size_t n, const char *file)
+{
+    snprintf(out, n, "%s/" TOPIC "-0/%s", tmp_root, file);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static char *read_text(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Reads a slice and checks it holds whole batches; returns the first batch's base and last
+ * offsets through the pointers, and the number of batches. */
+static int read_batches(struct storage_log *l, int64_t offset, int32_t max_bytes, int64_t max_off,
+                        bool min_one, int64_t *first_base, int64_t *first_last, int64_t *last_last)
+{
+    struct storage_slice s;
+    ck_assert_int_eq(storage_log_read(l, offset, max_bytes, max_off, min_one, &s), 0);
+    if (s.bytes == 0) return 0;
+    struct gbuf g;
+    gbuf_init(&g);
+    ck_assert_int_eq(storage_slice_copy(&s, &g), 0);
+    ck_assert_int_eq((int)g.len, s.bytes);
+    ck_assert_int_eq(rb_set_validate_flags(g.data, g.len, RB_VALIDATE_LOG, NULL), 0);
+    int n = 0;
+    size_t off = 0, size;
+    while ((size = rb_batch_size(g.data + off, g.len - off)) != 0) {
+        struct rb_header h;
+        ck_assert_int_eq(rb_header_parse(g.data + off, g.len - off, &h), 0);
+        if (n == 0) {
+            *first_base = h.base_offset;
+            *first_last = h.base_offset + h.last_offset_delta;
+        }
+        *last_last = h.base_offset + h.last_offset_delta;
+        n++;
+        off += size;
+    }
+    ck_assert_uint_eq(off, g.len);
+    gbuf_close(&g);
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+START_TEST(test_round_trip)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), 0);
+    struct gbuf g;
+    gbuf_init(&g);
+    make_batch(&g, 3, T0, NULL, 10, RB_CODEC_NONE);
+    struct gbuf orig;
+    gbuf_init(&orig);
+    gbuf_append(&orig, g.data, g.len);
+    struct storage_append_info ai;
+    ck_assert_int_eq(storage_log_append(l, g.data, g.len, 7, T0, &ai), 0);
+    ck_assert_int_eq(ai.first_offset, 0);
+    ck_assert_int_eq(ai.last_offset, 2);
+    ck_assert_int_eq(ai.max_timestamp, T0 + 2);
+    ck_assert_int_eq(storage_log_end_offset(l), 3);
+    ck_assert_int_eq(storage_log_size_bytes(l), (int64_t)g.len);
+
+    struct storage_slice s;
+    for (int64_t off = 0; off < 3; off++) {
+        ck_assert_int_eq(storage_log_read(l, off, 1 << 20, 3, false, &s), 0);
+        ck_assert_int_eq(s.file_pos, 0);
+        ck_assert_int_eq(s.bytes, (int32_t)g.len);
+    }
+    struct gbuf back;
+    gbuf_init(&back);
+    ck_assert_int_eq(storage_slice_copy(&s, &back), 0);
+    /* bytes come back as stored: epoch stamped, CRC untouched */
+    ck_assert_int_eq((int32_t)be32_get(back.data + RB_OFF_LEADER_EPOCH), 7);
+    ck_assert_int_eq(
+        memcmp(back.data + RB_OFF_MAGIC, orig.data + RB_OFF_MAGIC, orig.len - RB_OFF_MAGIC), 0);
+    ck_assert_int_eq(rb_set_validate(back.data, back.len, NULL), 0);
+    ck_assert_int_eq(storage_log_read(l, 3, 1 << 20, 3, true, &s), 0);
+    ck_assert_int_eq(s.bytes, 0);
+    ck_assert_int_eq(storage_log_read(l, 4, 1 << 20, 4, true, &s), GR_ERANGE);
+    ck_assert_int_eq(storage_log_read(l, -1, 1 << 20, 4, true, &s), GR_ERANGE);
+    gbuf_close(&g);
+    gbuf_close(&orig);
+    gbuf_close(&back);
+    storage_dir_close(d);
+}
+END_TEST
+
+/* Appends batches of 1..5 records; returns the number of offsets. */
+static int64_t fill_log(struct storage_log *l, int batches, int64_t *bases)
+{
+    for (int i = 0; i < batches; i++) {
+        int64_t first = append_batch(l, 1 + i % 5, T0 + i * 10, 20 + (i * 7) % 60);
+        if (bases) bases[i] = first;
+    }
+    return storage_log_end_offset(l);
+}
+
+static void check_every_offset(struct storage_log *l)
+{
+    int64_t end = storage_log_end_offset(l);
+    for (int64_t off = storage_log_start_offset(l); off < end; off++) {
+        int64_t fb = -1, fl = -1, ll = -1;
+        ck_assert_int_eq(read_batches(l, off, 1, end, true, &fb, &fl, &ll), 1);
+        ck_assert_msg(fb <= off && off <= fl, "offset %lld got batch %lld..%lld", (long long)off,
+                      (long long)fb, (long long)fl);
+        int n = read_batches(l, off, 1 << 20, end, false, &fb, &fl, &ll);
+        ck_assert_int_ge(n, 1);
+        ck_assert(fb <= off && off <= fl);
+    }
+}
+
+START_TEST(test_rolls_and_every_offset)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    struct storage_log *l = open_log(d, &c);
+    int64_t bases[300];
+    int64_t end = fill_log(l, 300, bases);
+    ck_assert_int_eq(end, 300 / 5 * 15);
+    ck_assert_int_gt(storage_log_segment_count(l), 10);
+    for (int i = 1; i < 300; i++)
+        ck_assert_int_eq(bases[i], bases[i - 1] + 1 + (i - 1) % 5);
+    check_every_offset(l);
+    /* segment files are named by their base offsets and the first one starts at 0 */
+    char path[512];
+    part_path(path, sizeof path, "00000000000000000000.log");
+    ck_assert_int_gt(file_size(path), 0);
+    ck_assert_int_le(file_size(path), 1024);
+    storage_dir_close(d);
+
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), end);
+    check_every_offset(l);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_index_files)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(64 * 1024);
+    struct storage_log *l = open_log(d, &c);
+    fill_log(l, 200, NULL);
+    storage_dir_close(d);
+    char path[512];
+    part_path(path, sizeof path, "00000000000000000000.index");
+    off_t n = file_size(path);
+    ck_assert_int_gt(n, 8);
+    ck_assert_int_eq(n % 8, 0);
+    int fd = open(path, O_RDONLY);
+    uint8_t idx[65536];
+    ck_assert_int_eq(read(fd, idx, sizeof idx), n);
+    close(fd);
+    part_path(path, sizeof path, "00000000000000000000.log");
+    fd = open(path, O_RDONLY);
+    uint32_t prev_rel = 0, prev_pos = 0;
+    for (off_t i = 0; i < n; i += 8) {
+        uint32_t rel = be32_get(idx + i), pos = be32_get(idx + i + 4);
+        ck_assert(i == 0 || (rel > prev_rel && pos > prev_pos));
+        uint8_t h[RB_HEADER_BYTES];
+        ck_assert_int_eq(pread(fd, h, sizeof h, pos), RB_HEADER_BYTES);
+        struct rb_header hdr;
+        ck_assert_int_eq(rb_header_parse(h, sizeof h, &hdr), 0);
+        /* Kafka's convention: an entry names the batch's last offset */
+        ck_assert_int_eq(hdr.base_offset + hdr.last_offset_delta, rel);
+        prev_rel = rel;
+        prev_pos = pos;
+    }
+    close(fd);
+    part_path(path, sizeof path, "00000000000000000000.timeindex");
+    ck_assert_int_gt(file_size(path), 0);
+    ck_assert_int_eq(file_size(path) % 12, 0);
+}
+END_TEST
+
+START_TEST(test_max_offset_and_bytes)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = open_log(d, &c);
+    for (int i = 0; i < 5; i++)
+        append_batch(l, 2, T0, 30); /* offsets 0-1, 2-3, ... 8-9 */
+    int32_t one = (int32_t)(storage_log_size_bytes(l) / 5);
+    int64_t fb, fl, ll;
+    ck_assert_int_eq(read_batches(l, 0, 1 << 20, 4, false, &fb, &fl, &ll), 2);
+    ck_assert_int_eq(ll, 3);
+    ck_assert_int_eq(read_batches(l, 0, 1 << 20, 5, false, &fb, &fl, &ll), 3);
+    ck_assert_int_eq(ll, 5);
+    ck_assert_int_eq(read_batches(l, 4, 1 << 20, 4, true, &fb, &fl, &ll), 0);
+    ck_assert_int_eq(read_batches(l, 3, 1 << 20, 4, true, &fb, &fl, &ll), 1);
+    ck_assert_int_eq(fb, 2);
+    ck_assert_int_eq(read_batches(l, 0, one + 1, 10, false, &fb, &fl, &ll), 1);
+    ck_assert_int_eq(read_batches(l, 0, 2 * one, 10, false, &fb, &fl, &ll), 2);
+    ck_assert_int_eq(read_batches(l, 0, 2 * one - 1, 10, false, &fb, &fl, &ll), 1);
+    ck_assert_int_eq(read_batches(l, 0, 10, 10, false, &fb, &fl, &ll), 0);
+    ck_assert_int_eq(read_batches(l, 0, 10, 10, true, &fb, &fl, &ll), 1);
+    ck_assert_int_eq(read_batches(l, 0, 0, 10, true, &fb, &fl, &ll), 1);
+    ck_assert_int_eq(read_batches(l, 7, 1 << 20, 10, true, &fb, &fl, &ll), 2);
+    ck_assert_int_eq(fb, 6);
+    ck_assert_int_eq(ll, 9);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_reopen_continues)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(2048);
+    struct storage_log *l = open_log(d, &c);
+    int64_t end = fill_log(l, 50, NULL);
+    storage_dir_close(d);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), end);
+    ck_assert_int_eq(append_batch(l, 3, T0, 10), end);
+    ck_assert_int_eq(storage_log_end_offset(l), end + 3);
+    check_every_offset(l);
+    storage_dir_close(d);
+}
+END_TEST
+
+static void corrupt_file(const char *path, off_t at, const void *bytes, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, bytes, n, at), (ssize_t)n);
+    close(fd);
+}
+
+START_TEST(test_torn_tail)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = open_log(d, &c);
+    append_batch(l, 2, T0, 40);
+    append_batch(l, 2, T0, 40);
+    int64_t good = storage_log_size_bytes(l);
+    append_batch(l, 2, T0, 40);
+    int64_t full = storage_log_size_bytes(l);
+    storage_dir_close(d);
+
+    char path[512];
+    part_path(path, sizeof path, "00000000000000000000.log");
+    ck_assert_int_eq(truncate(path, full - 10), 0); /* the last batch is torn */
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), 4);
+    ck_assert_int_eq(storage_log_size_bytes(l), good);
+    ck_assert_int_eq(file_size(path), good);
+    ck_assert_int_eq(append_batch(l, 1, T0, 10), 4);
+    int64_t size = storage_log_size_bytes(l);
+    storage_dir_close(d);
+
+    /* garbage after the last batch: cut off, nothing lost */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    char junk[100];
+    memset(junk, 0x5a, sizeof junk);
+    ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), 5);
+    ck_assert_int_eq(file_size(path), size);
+    check_every_offset(l);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_unclean_shutdown)
+{
+    struct storage_log_config c = small_cfg(1500);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) { /* the "broker": appends and dies without closing anything */
+        struct storage_dir *d = open_dir();
+        struct storage_log *l = open_log(d, &c);
+        fill_log(l, 100, NULL);
+        storage_dir_checkpoint(d);
+        fill_log(l, 37, NULL);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct storage_dir *d = open_dir();
+    struct storage_log *l = open_log(d, &c);
+    int64_t expect = 0;
+    for (int i = 0; i < 100; i++)
+        expect += 1 + i % 5;
+    for (int i = 0; i < 37; i++)
+        expect += 1 + i % 5;
+    ck_assert_int_eq(storage_log_end_offset(l), expect);
+    check_every_offset(l);
+    ck_assert_int_eq(append_batch(l, 1, T0, 5), expect);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_corrupt_crc_middle)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    struct storage_log *l = open_log(d, &c);
+    fill_log(l, 100, NULL);
+    int segs = storage_log_segment_count(l);
+    ck_assert_int_gt(segs, 4);
+    storage_dir_close(d);
+
+    /* find the second segment and flip a byte in its second batch's records */
+    char path[512], name[64];
+    int64_t base = -1;
+    for (int64_t b = 1; b < 500 && base < 0; b++) {
+        snprintf(name, sizeof name, "%020lld.log", (long long)b);
+        part_path(path, sizeof path, name);
+        if (file_size(path) > 0) base = b;
+    }
+    ck_assert_int_gt(base, 0);
+    int fd = open(path, O_RDONLY);
+    uint8_t h[RB_HEADER_BYTES];
+    ck_assert_int_eq(pread(fd, h, sizeof h, 0), RB_HEADER_BYTES);
+    int64_t second = (int64_t)be32_get(h + RB_OFF_LENGTH) + RB_LOG_OVERHEAD;
+    ck_assert_int_eq(pread(fd, h, sizeof h, second), RB_HEADER_BYTES);
+    close(fd);
+    int64_t bad_base = (int64_t)be64_get(h);
+    corrupt_file(path, second + RB_HEADER_BYTES + 2, "\xff", 1);
+    /* without a recovery point everything is validated */
+    char cp[512];
+    snprintf(cp, sizeof cp, "%s/recovery-point-offset-checkpoint", tmp_root);
+    ck_assert_int_eq(unlink(cp), 0);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), bad_base);
+    ck_assert_int_eq(storage_log_segment_count(l), 2);
+    ck_assert_int_eq(file_size(path), second);
+    check_every_offset(l);
+    ck_assert_int_eq(append_batch(l, 2, T0, 10), bad_base);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_retention_bytes)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    c.retention_ms = -1;
+    struct storage_log *l = open_log(d, &c);
+    fill_log(l, 100, NULL);
+    int segs = storage_log_segment_count(l);
+    int64_t size = storage_log_size_bytes(l);
+    c.retention_bytes = size / 2;
+    storage_log_set_config(l, &c);
+    int n = storage_log_enforce_retention(l, T0 + 1000);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(storage_log_segment_count(l), segs - n);
+    ck_assert_int_ge(storage_log_size_bytes(l), c.retention_bytes);
+    ck_assert_int_lt(storage_log_size_bytes(l), c.retention_bytes + 1024);
+    int64_t start = storage_log_start_offset(l);
+    ck_assert_int_gt(start, 0);
+    struct storage_slice s;
+    ck_assert_int_eq(storage_log_read(l, start - 1, 100, INT64_MAX, true, &s), GR_ERANGE);
+    check_every_offset(l);
+    ck_assert_int_eq(storage_log_enforce_retention(l, T0 + 1000), 0);
+    storage_dir_close(d);
+    /* the new log start survives a restart */
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_start_offset(l), start);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_retention_time)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1 << 20);
+    c.retention_ms = 1500;
+    c.segment_ms = 500; /* each append below rolls: batch timestamps are 1000 apart */
+    struct storage_log *l = open_log(d, &c);
+    append_batch(l, 2, 1000, 10);
+    append_batch(l, 2, 2000, 10);
+    append_batch(l, 2, 3000, 10);
+    ck_assert_int_eq(storage_log_segment_count(l), 3);
+    c.segment_ms = 24 * 3600 * 1000;
+    storage_log_set_config(l, &c);
+    ck_assert_int_eq(storage_log_enforce_retention(l, 2600), 1);
+    ck_assert_int_eq(storage_log_start_offset(l), 2);
+    ck_assert_int_eq(storage_log_enforce_retention(l, 3600), 1);
+    ck_assert_int_eq(storage_log_start_offset(l), 4);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    /* the expired active segment is rolled, then deleted */
+    ck_assert_int_eq(storage_log_enforce_retention(l, 10000), 1);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    ck_assert_int_eq(storage_log_start_offset(l), 6);
+    ck_assert_int_eq(storage_log_end_offset(l), 6);
+    ck_assert_int_eq(storage_log_size_bytes(l), 0);
+    ck_assert_int_eq(append_batch(l, 1, 10000, 10), 6);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_roll_by_segment_ms)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1 << 20);
+    c.segment_ms = 1000;
+    struct storage_log *l = open_log(d, &c);
+    append_batch(l, 1, T0, 10);
+    append_batch(l, 1, T0 + 500, 10);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    append_batch(l, 1, T0 + 1500, 10); /* batch timestamps, as Kafka */
+    ck_assert_int_eq(storage_log_segment_count(l), 2);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_offset_for_timestamp)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(400);
+    struct storage_log *l = open_log(d, &c);
+    static const int64_t t1[] = {100, 110, 120}, t2[] = {200, 210}, t3[] = {150, 300},
+                         t4[] = {250, 260};
+    const int64_t *sets[] = {t1, t2, t3, t4};
+    int counts[] = {3, 2, 2, 2};
+    for (int i = 0; i < 4; i++) {
+        struct gbuf g;
+        gbuf_init(&g);
+        make_batch(&g, counts[i], 0, sets[i], 50, i == 2 ? RB_CODEC_GZIP : RB_CODEC_NONE);
+        ck_assert_int_eq(storage_log_append(l, g.data, g.len, 0, T0, NULL), 0);
+        gbuf_close(&g);
+    }
+    ck_assert_int_gt(storage_log_segment_count(l), 1);
+    static const struct {
+        int64_t ts, off, found;
+    } cases[] = {
+        {0, 0, 100},   {100, 0, 100}, {101, 1, 110}, {115, 2, 120}, {121, 3, 200},
+        {150, 3, 200}, {201, 4, 210}, {211, 6, 300}, {300, 6, 300}, {301, -1, -1},
+    };
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int64_t off, ts;
+            ck_assert_int_eq(storage_log_offset_for_timestamp(l, cases[i].ts, &off, &ts), 0);
+            ck_assert_msg(off == cases[i].off && ts == cases[i].found,
+                          "pass %d ts %lld: got %lld/%lld", pass, (long long)cases[i].ts,
+                          (long long)off, (long long)ts);
+        }
+        int64_t off, ts;
+        ck_assert_int_eq(storage_log_max_timestamp(l, &off, &ts), 0);
+        ck_assert_int_eq(off, 6);
+        ck_assert_int_eq(ts, 300);
+        storage_dir_close(d); /* second pass: closed segments use their mapped indexes */
+        d = open_dir();
+        l = open_log(d, &c);
+    }
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_truncate_to)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    struct storage_log *l = open_log(d, &c);
+    int64_t bases[100];
+    fill_log(l, 100, bases);
+    int segs = storage_log_segment_count(l);
+    ck_assert_int_eq(storage_log_truncate_to(l, bases[60]), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), bases[60]);
+    ck_assert_int_lt(storage_log_segment_count(l), segs);
+    check_every_offset(l);
+    ck_assert_int_eq(append_batch(l, 2, T0, 10), bases[60]);
+    /* inside a batch: the whole batch goes (a batch is never split) */
+    ck_assert_int_eq(storage_log_truncate_to(l, bases[41] + 1), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), bases[41]);
+    check_every_offset(l);
+    int64_t end = storage_log_end_offset(l);
+    storage_dir_close(d);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), end);
+    check_every_offset(l);
+    /* below the log start offset: everything goes and the log restarts there */
+    ck_assert_int_eq(storage_log_advance_start(l, 30), 0);
+    ck_assert_int_eq(storage_log_truncate_to(l, 18), 0); /* offsets 18-20 are one batch */
+    ck_assert_int_eq(storage_log_end_offset(l), 18);
+    ck_assert_int_eq(storage_log_start_offset(l), 18);
+    ck_assert_int_eq(append_batch(l, 1, T0, 10), 18);
+    check_every_offset(l);
+    ck_assert_int_eq(storage_log_truncate_to(l, 0), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), 0);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    ck_assert_int_eq(append_batch(l, 1, T0, 10), 0);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_advance_start)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    struct storage_log *l = open_log(d, &c);
+    int64_t end = fill_log(l, 100, NULL);
+    int segs = storage_log_segment_count(l);
+    ck_assert_int_eq(storage_log_advance_start(l, end + 1), GR_ERANGE);
+    ck_assert_int_eq(storage_log_advance_start(l, end / 2), 0);
+    ck_assert_int_eq(storage_log_start_offset(l), end / 2);
+    ck_assert_int_lt(storage_log_segment_count(l), segs);
+    int64_t fb, fl, ll;
+    ck_assert_int_ge(read_batches(l, end / 2, 1, end, true, &fb, &fl, &ll), 1);
+    ck_assert(fl >= end / 2);
+    struct storage_slice s;
+    ck_assert_int_eq(storage_log_read(l, end / 2 - 1, 1, end, true, &s), GR_ERANGE);
+    storage_dir_close(d);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_start_offset(l), end / 2);
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_checkpoint_files)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = NULL;
+    struct gr_uuid id;
+    ck_assert_int_eq(gr_uuid_random(&id), 0);
+    ck_assert_int_eq(storage_log_open(d, TOPIC, 0, &id, &c, T0, &l, err, sizeof err), 0);
+    struct storage_log *l2 = NULL;
+    ck_assert_int_eq(storage_log_open(d, "my.topic-x", 3, NULL, &c, T0, &l2, err, sizeof err), 0);
+    struct gbuf g;
+    gbuf_init(&g);
+    make_batch(&g, 4, T0, NULL, 10, RB_CODEC_NONE);
+    ck_assert_int_eq(storage_log_append(l, g.data, g.len, 5, T0, NULL), 0);
+    ck_assert_int_eq(storage_dir_checkpoint(d), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", tmp_root);
+    char *t = read_text(path);
+    ck_assert_ptr_nonnull(strstr(t, "0\n2\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\n" TOPIC " 0 0\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\nmy.topic-x 3 0\n"));
+    storage_dir_close(d);
+    t = read_text(path);
+    ck_assert_ptr_eq(t, strstr(t, "0\n2\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\n" TOPIC " 0 4\n"));
+    snprintf(path, sizeof path, "%s/log-start-offset-checkpoint", tmp_root);
+    t = read_text(path);
+    ck_assert_ptr_nonnull(strstr(t, "\n" TOPIC " 0 0\n"));
+    part_path(path, sizeof path, "leader-epoch-checkpoint");
+    ck_assert_str_eq(read_text(path), "0\n1\n5 0\n");
+    char b64[23], want[64];
+    gr_uuid_to_base64(&id, b64);
+    snprintf(want, sizeof want, "version: 0\ntopic_id: %s\n", b64);
+    part_path(path, sizeof path, "partition.metadata");
+    ck_assert_str_eq(read_text(path), want);
+    /* a different topic id for the same name is refused */
+    d = open_dir();
+    struct gr_uuid other;
+    ck_assert_int_eq(gr_uuid_random(&other), 0);
+    ck_assert_int_eq(storage_log_open(d, TOPIC, 0, &other, &c, T0, &l, err, sizeof err), GR_EEXIST);
+    storage_dir_close(d);
+    gbuf_close(&g);
+}
+END_TEST
+
+START_TEST(test_slice_survives_retention)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    struct storage_log *l = open_log(d, &c);
+    fill_log(l, 60, NULL);
+    struct storage_slice s;
+    ck_assert_int_eq(storage_log_read(l, 0, 1 << 20, INT64_MAX, true, &s), 0);
+    ck_assert_int_gt(s.bytes, 0);
+    struct gbuf before, after;
+    gbuf_init(&before);
+    gbuf_init(&after);
+    ck_assert_int_eq(storage_slice_copy(&s, &before), 0);
+    ck_assert_int_gt(storage_log_advance_start(l, storage_log_end_offset(l)), -1);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    char path[512];
+    part_path(path, sizeof path, "00000000000000000000.log");
+    ck_assert_int_lt(file_size(path), 0);                /* unlinked ... */
+    ck_assert_int_eq(storage_slice_copy(&s, &after), 0); /* ... but the fd still reads */
+    ck_assert_int_eq(before.len, after.len);
+    ck_assert_int_eq(memcmp(before.data, after.data, before.len), 0);
+    gbuf_close(&before);
+    gbuf_close(&after);
+    storage_dir_close(d);
+}
+END_TEST
+
+static void scan_cb(void *arg, const char *topic, int32_t partition)
+{
+    char *out = arg;
+    char line[300];
+    snprintf(line, sizeof line, "%s:%d;", topic, partition);
+    strcat(out, line);
+}
+
+START_TEST(test_delete_and_scan)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(512);
+    struct storage_log *l = open_log(d, &c), *l2 = NULL;
+    ck_assert_int_eq(storage_log_open(d, "a-b", 12, NULL, &c, T0, &l2, err, sizeof err), 0);
+    fill_log(l, 30, NULL);
+    char seen[1024] = "";
+    ck_assert_int_eq(storage_dir_scan(d, scan_cb, seen), 0);
+    ck_assert_ptr_nonnull(strstr(seen, TOPIC ":0;"));
+    ck_assert_ptr_nonnull(strstr(seen, "a-b:12;"));
+    ck_assert_str_eq(storage_dir_path(d), tmp_root);
+    ck_assert_int_eq(storage_log_delete(l), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/" TOPIC "-0", tmp_root);
+    struct stat st;
+    ck_assert_int_ne(stat(path, &st), 0);
+    seen[0] = '\0';
+    ck_assert_int_eq(storage_dir_scan(d, scan_cb, seen), 0);
+    ck_assert_str_eq(seen, "a-b:12;");
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_flush_messages)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    c.flush_interval_messages = 3;
+    struct storage_log *l = open_log(d, &c);
+    append_batch(l, 2, T0, 10);
+    append_batch(l, 2, T0, 10); /* 4 unflushed >= 3: fsynced, recovery point = 4 */
+    append_batch(l, 1, T0, 10);
+    ck_assert_int_eq(storage_log_maybe_flush(l, T0 + 10), 0);
+    ck_assert_int_eq(storage_log_flush(l), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), 5);
+    storage_dir_close(d);
+}
+END_TEST
+
+static Suite *storage_suite(void)
+{
+    Suite *s = suite_create("storage");
+    TCase *tc = tcase_create("log");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_rolls_and_every_offset);
+    tcase_add_test(tc, test_index_files);
+    tcase_add_test(tc, test_max_offset_and_bytes);
+    tcase_add_test(tc, test_reopen_continues);
+    tcase_add_test(tc, test_torn_tail);
+    tcase_add_test(tc, test_unclean_shutdown);
+    tcase_add_test(tc, test_corrupt_crc_middle);
+    tcase_add_test(tc, test_retention_bytes);
+    tcase_add_test(tc, test_retention_time);
+    tcase_add_test(tc, test_roll_by_segment_ms);
+    tcase_add_test(tc, test_offset_for_timestamp);
+    tcase_add_test(tc, test_truncate_to);
+    tcase_add_test(tc, test_advance_start);
+    tcase_add_test(tc, test_checkpoint_files);
+    tcase_add_test(tc, test_delete_and_scan);
+    tcase_add_test(tc, test_flush_messages);
+    tcase_add_test(tc, test_slice_survives_retention);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(storage_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
