@@ -120,12 +120,12 @@ san:
 FUZZ_SECONDS ?= 20
 fuzz-build:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
-	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -Wno-unused-command-line-argument" \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Wno-unused-command-line-argument" \
 	  build-fuzz/libgregor.a
 	@mkdir -p build-fuzz/fuzz
 	@set -e; for f in tests/fuzz/fuzz_*.c; do n=$$(basename $$f .c); \
 	  clang -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ibuild-fuzz/gen \
-	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libgregor.a \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $$f build-fuzz/libgregor.a \
 	    -lsnappy -lzstd -llz4 -lz -levent -lm -o build-fuzz/fuzz/$$n; done
 
 fuzz: fuzz-build

@@ -85,6 +85,11 @@ class Node:
             raise RuntimeError("gregord did not stop within %ds" % timeout)
         finally:
             self.logf.close()
+        log = self.log()
+        if "Sanitizer" in log or "runtime error" in log:
+            raise AssertionError("sanitizer report in gregord's log:\n" + log)
+        if sig == signal.SIGTERM and rc != 0:
+            raise AssertionError(f"gregord exited {rc} after SIGTERM:\n{log}")
         return rc
 
     def kill9(self):

@@ -179,7 +179,7 @@ def test_log_append_time_and_topic_compression():
     for i in range(50):
         p.produce("lat", key=str(i), value=f"v{i}", timestamp=1000 + i)
     p.flush()
-    c = Consumer({"bootstrap.servers": n.bootstrap, "group.id": "x"})
+    c = Consumer({"bootstrap.servers": n.bootstrap, "group.id": "x", "enable.auto.commit": False})
     c.assign([TopicPartition("lat", 0, 0)])
     got = []
     deadline = time.time() + 20
