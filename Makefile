@@ -13,7 +13,8 @@ OPT     ?= -O2
 
 DEPS_PKGS := build-essential libevent-dev libssl-dev libzstd-dev liblz4-dev libsnappy-dev \
 	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config librdkafka-dev kcat \
-	python3 python3-kafka python3-confluent-kafka clang libclang-rt-14-dev
+	python3 python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard \
+	clang libclang-rt-14-dev
 
 PKGS      := libevent zlib libzstd liblz4 snappy
 WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes

@@ -29,7 +29,7 @@ void broker_set_controller(struct broker *b, struct controller *c);
 /* The controller listener that keeps the broker's partitions in step with the image. */
 struct controller_listener broker_controller_listener(struct broker *b);
 /* The frame callback for net_server_new (ctx = the broker). */
-int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, const uint8_t *payload,
+int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, uint8_t *payload,
                     size_t len);
 /* Periodic work: retention, flush.ms, checkpoints.  Called by the node's timer. */
 void broker_tick(struct broker *b, int64_t now_ms);

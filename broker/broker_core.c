@@ -268,7 +268,7 @@ void broker_respond_end(struct broker_req *req, struct kafka_writer *w)
     net_slot_done(req->slot);
 }
 
-int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, const uint8_t *payload,
+int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, uint8_t *payload,
                     size_t len)
 {
     struct broker *b = ctx;

@@ -29,11 +29,12 @@ struct net_server_config {
     int32_t inflight_requests_max; /* ... or while this many requests are outstanding */
 };
 
-/* Called for each complete frame.  payload/len is valid only during the call.  slot is owned by
- * the connection; the callee must call net_slot_done(slot) exactly once.  Return 0, or nonzero
- * to close the connection (the slot is then completed by the caller). */
+/* Called for each complete frame.  payload/len is valid only during the call and the callee may
+ * modify it in place (Produce assigns offsets in the request bytes).  slot is owned by the
+ * connection; the callee must call net_slot_done(slot) exactly once.  Return 0, or nonzero to
+ * close the connection (the slot is then completed by the caller). */
 typedef int (*net_frame_fn)(void *ctx, struct net_conn *c, struct net_slot *slot,
-                            const uint8_t *payload, size_t len);
+                            uint8_t *payload, size_t len);
 
 struct net_server *net_server_new(struct event_base *base, const struct net_server_config *cfg,
                                   net_frame_fn on_frame, void *ctx);

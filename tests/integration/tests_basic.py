@@ -66,3 +66,37 @@ def test_console_producer_consumer_keys_partitioning():
         seen_offsets[p] = o
     assert "Processed a total of 200 messages" in r.stderr, r.stderr
     n.stop()
+
+
+@quick
+def test_docs_configuration_matches_the_code():
+    import os
+    import subprocess
+    import harness
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    tables = subprocess.check_output([harness.GREGORD, "--describe-configs"], text=True)
+    with open(os.path.join(root, "docs", "CONFIGURATION.md")) as f:
+        doc = f.read()
+    assert tables in doc, "docs/CONFIGURATION.md is stale: regenerate its tables with " \
+                          "bin/gregord --describe-configs"
+
+
+@quick
+def test_unformatted_log_dir_is_refused_with_advice():
+    import shutil
+    import subprocess
+    import harness
+    n = Node()
+    shutil.rmtree(n.data)
+    r = subprocess.run([harness.GREGORD, n.conf], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "No meta.properties found" in r.stderr and "gregor storage format" in r.stderr, r.stderr
+    r = gregor("storage", "format", "-t", "not-a-uuid", "-c", n.conf, check=False)
+    assert r.returncode != 0
+    cid = gregor("storage", "random-uuid").stdout.strip()
+    assert len(cid) == 22
+    gregor("storage", "format", "-t", cid, "-c", n.conf)
+    r = gregor("storage", "format", "-t", cid, "-c", n.conf, check=False)
+    assert r.returncode != 0 and "already formatted" in r.stdout + r.stderr
+    n.start()
+    n.stop()

@@ -66,6 +66,27 @@ def kcat_round_trip(codec, quick_n=None):
     rows = kcat_consume(n, topic, count)
     expected = {f"k{i}": (f"v{i}-{'x' * (i % 50)}", f"h1=one,codec={codec}") for i in range(count)}
     check_rows(rows, expected, 3)
+    # the same records through kafka-python and the gregor console consumer
+    from kafka import KafkaConsumer, TopicPartition
+    cons = KafkaConsumer(bootstrap_servers=n.bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, consumer_timeout_ms=10000)
+    cons.assign([TopicPartition(topic, p) for p in range(3)])
+    kp = [(m.partition, m.offset, m.key.decode(), m.value.decode(),
+           ",".join(f"{k}={v.decode()}" for k, v in m.headers), m.timestamp)
+          for _, m in zip(range(count), cons)]
+    cons.close()
+    check_rows(sorted(kp), expected, 3)
+    assert sorted(kp) == sorted(rows)
+    r = gregor("console-consumer", "--bootstrap-server", n.bootstrap, "--topic", topic,
+               "--from-beginning", "--max-messages", str(count), "--timeout-ms", "15000",
+               "--property", "print.key=true", "--property", "print.partition=true",
+               "--property", "print.offset=true", "--property", "print.headers=true",
+               "--property", "print.timestamp=true")
+    cc = []
+    for line in r.stdout.splitlines():
+        ts, p, o, h, k, v = line.split("\t")
+        cc.append((int(p[10:]), int(o[7:]), k, v, h.replace(":", "="), int(ts[11:])))
+    assert sorted(cc) == sorted(rows), (len(cc), len(rows))
     n.stop()
 
 
