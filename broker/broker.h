@@ -31,6 +31,9 @@ struct controller_listener broker_controller_listener(struct broker *b);
 /* The frame callback for net_server_new (ctx = the broker). */
 int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, uint8_t *payload,
                     size_t len);
+/* Removes partition directories whose topic is not in the image (call after the controller has
+ * replayed the topics, before serving). */
+void broker_remove_orphans(struct broker *b);
 /* Periodic work: retention, flush.ms, checkpoints.  Called by the node's timer. */
 void broker_tick(struct broker *b, int64_t now_ms);
 

@@ -294,3 +294,56 @@ int broker_on_frame(void *ctx, struct net_conn *c, struct net_slot *slot, uint8_
     }
     return api->handler(&req);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Start-up: partition directories whose topic is not in the metadata image are left over from a
+ * deletion that crashed between committing the RemoveTopic record and removing the files.  The
+ * image is the truth, so they go. */
+
+struct orphan_list {
+    char (*names)[256];
+    int32_t *parts;
+    size_t n, cap;
+};
+
+static void orphan_collect(void *arg, const char *topic, int32_t partition)
+{
+    struct orphan_list *o = arg;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 64;
+        char(*nn)[256] = realloc(o->names, cap * sizeof(*nn));
+        if (nn) o->names = nn;
+        int32_t *np = realloc(o->parts, cap * sizeof(*np));
+        if (np) o->parts = np;
+        if (!nn || !np) return;
+        o->cap = cap;
+    }
+    strfmt(o->names[o->n], sizeof o->names[o->n], "%s", topic);
+    o->parts[o->n++] = partition;
+}
+
+void broker_remove_orphans(struct broker *b)
+{
+    struct orphan_list o = {0};
+    storage_dir_scan(b->cfg.log_dir, orphan_collect, &o);
+    for (size_t i = 0; i < o.n; i++) {
+        const char *name = o.names[i];
+        if (!strcmp(name, "__cluster_metadata")) continue;
+        struct broker_topic *t = broker_topic_find(b, name, strlen(name));
+        if (t && o.parts[i] < t->partition_count) continue;
+        struct storage_log_config lc;
+        storage_log_config_default(&lc);
+        struct storage_log *l;
+        char err[256];
+        if (storage_log_open(b->cfg.log_dir, name, o.parts[i], NULL, &lc, time_wall_ms(), &l, err,
+                             sizeof err) == 0 &&
+            storage_log_delete(l) == 0) {
+            LOG_WARN("broker", "removed %s-%d: its topic is not in the metadata log (a deletion "
+                     "interrupted by a crash)", name, o.parts[i]);
+        } else {
+            LOG_WARN("broker", "could not remove stale partition %s-%d", name, o.parts[i]);
+        }
+    }
+    free(o.names);
+    free(o.parts);
+}

@@ -101,6 +101,36 @@ int cli_props_from_kvs(struct props *p, const char *const *kvs, size_t kvs_n, ch
                        size_t err_len);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Topic ids (cli_kafka_client.c): a tiny blocking PLAINTEXT Kafka client that sends Metadata
+ * v10+ itself, since librdkafka 2.0.2 reports no topic ids.                                   */
+
+struct cli_topic_id {
+    char *name; /* owned */
+    struct gr_uuid id;
+};
+
+/* topic name -> id, sorted by name.  Embed it: cli_topic_ids_init, then _close. */
+struct cli_topic_ids {
+    struct cli_topic_id *ids; /* owned; ids_n entries */
+    size_t ids_n;
+};
+
+void cli_topic_ids_init(struct cli_topic_ids *m);
+void cli_topic_ids_close(struct cli_topic_ids *m);
+
+/* Asks one server of bootstrap ("host:port[,host:port...]", tried in order until one answers)
+ * for the ids of the named topics: ApiVersions v0, then Metadata at min(12, the broker's max),
+ * never creating topics.  m must be freshly initialised.  timeout_ms bounds the whole exchange
+ * with each server.  Topics the broker reports with an error or without an id are left out.
+ * Returns 0, or a negative GR_E* code (GR_EUNSUP when the broker's Metadata predates ids) with
+ * a message in err and m empty.  Blocks; main thread only. */
+int cli_topic_ids_fetch(struct cli_topic_ids *m, const char *bootstrap, const char *const *topics,
+                        size_t topics_n, int timeout_ms, char *err, size_t err_len);
+
+/* The id of name, or NULL if m has none; valid until cli_topic_ids_close(m). */
+const struct gr_uuid *cli_topic_ids_find(const struct cli_topic_ids *m, const char *name);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Signals: SIGINT/SIGTERM set cli_stop; long-running loops check it.                          */
 
 extern volatile sig_atomic_t cli_stop;

@@ -4,18 +4,22 @@
  * --topic is a regular expression except for --create, as in Kafka (commas mean "or", quotes
  * around it are dropped); matching is POSIX extended, anchored at both ends.
  *
- * TODO(TopicId): librdkafka 2.0.2 has neither topic ids in its metadata nor DescribeTopics, so
- * --describe prints an empty "TopicId:" field.  Fill it from a hand-built Metadata v10+ request
- * (proto/) once that codec can be linked into the CLI. */
+ * TopicId: librdkafka 2.0.2 has neither topic ids in its metadata nor DescribeTopics, so
+ * --describe fills the field from one Metadata v10+ request of its own (cli_kafka_client.c).
+ * That lookup is best effort: if it fails for any reason (old broker, TLS/SASL listener, ...)
+ * the field stays empty, as before, and nothing is reported. */
 #include "cli/cli_int.h"
 
 #include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TOPICS_TIMEOUT_MS_DEFAULT 30000
 #define TOPICS_CONFIGS_MAX 64
+/* The id lookup only decorates the output, so it may not stall --describe for long. */
+#define TOPICS_IDS_TIMEOUT_MS_MAX 10000
 
 static const char topics_summary[] =
     "This tool helps to create, delete, describe, or change a topic.";
@@ -70,6 +74,7 @@ struct topics_ctx {
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
     int timeout_ms;
+    bool plaintext; /* security.protocol is PLAINTEXT: our own client can talk to the cluster */
 };
 
 static int topics_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -87,7 +92,9 @@ static int topics_fail(const char *fmt, ...)
 /* ========================================================================================== */
 /* Client and admin plumbing                                                                  */
 
-static int topics_timeout_from_file(const char *path, int *timeout_ms)
+/* Reads what the tool itself needs from --command-config: request.timeout.ms and whether
+ * security.protocol leaves the connection plaintext. */
+static int topics_read_command_config(const char *path, struct topics_ctx *c)
 {
     struct props p;
     char err[512];
@@ -95,8 +102,10 @@ static int topics_timeout_from_file(const char *path, int *timeout_ms)
     props_init(&p);
     int rc = props_load(&p, path, err, sizeof err);
     const char *t = rc ? NULL : props_get(&p, "request.timeout.ms");
+    const char *sp = rc ? NULL : props_get(&p, "security.protocol");
     if (rc) fprintf(stderr, "%s\n", err);
-    if (t && !cli_parse_int(t, 1, INT32_MAX, &v)) *timeout_ms = (int)v;
+    if (t && !cli_parse_int(t, 1, INT32_MAX, &v)) c->timeout_ms = (int)v;
+    if (sp && strcasecmp(sp, "plaintext")) c->plaintext = false;
     props_close(&p);
     return rc;
 }
@@ -106,7 +115,8 @@ static int topics_ctx_open(struct topics_ctx *c)
     char err[512];
     const char *cfg = T_VAL("command-config");
     c->timeout_ms = TOPICS_TIMEOUT_MS_DEFAULT;
-    if (cfg && topics_timeout_from_file(cfg, &c->timeout_ms)) return 1;
+    c->plaintext = true;
+    if (cfg && topics_read_command_config(cfg, c)) return 1;
     rd_kafka_conf_t *conf =
         cli_conf_new(T_VAL("bootstrap-server"), NULL, 0, &cfg, 1, NULL, 0, err, sizeof err);
     if (!conf) return topics_fail("%s", err);
@@ -402,16 +412,36 @@ static int topics_part_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static void topics_print_topic(const rd_kafka_metadata_topic_t *t, const char *configs)
+/* Fills ids with the selected topics' ids, or leaves it empty: see TopicId at the top. */
+static void topics_describe_ids(struct topics_ctx *c, const rd_kafka_metadata_topic_t **sel,
+                                size_t n, struct cli_topic_ids *ids)
+{
+    char err[512];
+    if (!n || !c->plaintext) return;
+    const char **names = calloc(n, sizeof *names);
+    if (!names) return;
+    for (size_t i = 0; i < n; i++)
+        names[i] = sel[i]->topic;
+    int timeout_ms =
+        c->timeout_ms < TOPICS_IDS_TIMEOUT_MS_MAX ? c->timeout_ms : TOPICS_IDS_TIMEOUT_MS_MAX;
+    cli_topic_ids_fetch(ids, T_VAL("bootstrap-server"), names, n, timeout_ms, err, sizeof err);
+    free(names);
+}
+
+static void topics_print_topic(const rd_kafka_metadata_topic_t *t, const char *configs,
+                               const struct cli_topic_ids *ids)
 {
     bool filtered = T_HAS("under-replicated-partitions") || T_HAS("unavailable-partitions") ||
                     T_HAS("at-min-isr-partitions");
     int rf = t->partition_cnt ? t->partitions[0].replica_cnt : 0;
     rd_kafka_metadata_partition_t *parts = t->partitions;
     qsort(parts, (size_t)t->partition_cnt, sizeof *parts, topics_part_cmp);
+    const struct gr_uuid *id = cli_topic_ids_find(ids, t->topic);
+    char id_str[23] = "";
+    if (id) gr_uuid_to_base64(id, id_str);
     if (!filtered)
-        printf("Topic: %s\tTopicId: \tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-               t->topic, t->partition_cnt, rf, configs);
+        printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+               t->topic, id_str, t->partition_cnt, rf, configs);
     for (int i = 0; i < t->partition_cnt; i++) {
         const rd_kafka_metadata_partition_t *p = &parts[i];
         if (T_HAS("under-replicated-partitions") && p->isr_cnt >= p->replica_cnt) continue;
@@ -433,14 +463,18 @@ static int topics_describe(struct topics_ctx *c)
     const struct rd_kafka_metadata *md;
     const rd_kafka_metadata_topic_t **sel;
     rd_kafka_event_t *cfg_ev;
+    struct cli_topic_ids ids;
     size_t n;
     if (topics_select(c, &md, &sel, &n)) return 1;
     int rc = topics_describe_configs(c, sel, n, &cfg_ev);
+    cli_topic_ids_init(&ids);
+    if (!rc) topics_describe_ids(c, sel, n, &ids);
     for (size_t i = 0; !rc && i < n; i++) {
         char configs[8192];
         topics_configs_str(cfg_ev, sel[i]->topic, configs, sizeof configs);
-        topics_print_topic(sel[i], configs);
+        topics_print_topic(sel[i], configs, &ids);
     }
+    cli_topic_ids_close(&ids);
     if (cfg_ev) rd_kafka_event_destroy(cfg_ev);
     free(sel);
     rd_kafka_metadata_destroy(md);

@@ -235,6 +235,7 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
     if (rc) goto fail;
     broker_set_controller(n->broker, n->ctrl);
     controller_replay_topics(n->ctrl);
+    broker_remove_orphans(n->broker);
     n->ev_sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
     n->ev_sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, node_on_tick, n);

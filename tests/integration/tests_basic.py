@@ -23,6 +23,11 @@ def test_topics_create_list_describe_delete():
     assert r.stdout.split() == ["cfg_topic", "first_topic"], r.stdout
     r = gregor("topics", "--bootstrap-server", bs, "--describe", "--topic", "first_topic")
     assert "PartitionCount: 3" in r.stdout and "ReplicationFactor: 1" in r.stdout, r.stdout
+    import re
+    m = re.search(r"TopicId: ([A-Za-z0-9_-]{22})\t", r.stdout)
+    assert m, r.stdout
+    with open(f"{n.data}/first_topic-0/partition.metadata") as f:
+        assert f"topic_id: {m.group(1)}" in f.read()
     for p in range(3):
         assert f"Partition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1" in r.stdout, r.stdout
     r = gregor("topics", "--bootstrap-server", bs, "--describe", "--topic", "cfg_topic")

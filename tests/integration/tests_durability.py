@@ -128,3 +128,21 @@ def test_retention_by_time_moves_log_start():
     assert lo > 0, "log start offset did not move"
     assert "retention deleted" in n.log()
     n.stop()
+
+
+@quick
+def test_stale_partition_dirs_are_removed_at_start():
+    import os
+    n = Node().start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "keep",
+           "--partitions", "1", "--replication-factor", "1")
+    n.stop()
+    ghost = os.path.join(n.data, "ghost-0")
+    os.makedirs(ghost)
+    open(os.path.join(ghost, "00000000000000000000.log"), "wb").close()
+    n.start()
+    assert not os.path.exists(ghost), "stale partition dir survived start-up"
+    assert os.path.isdir(os.path.join(n.data, "keep-0"))
+    assert os.path.isdir(os.path.join(n.data, "__cluster_metadata-0"))
+    assert "removed ghost-0" in n.log()
+    n.stop()
