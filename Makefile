@@ -10,6 +10,7 @@ CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
 SAN     ?=
 OPT     ?= -O2
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEPS_PKGS := build-essential libevent-dev libssl-dev libzstd-dev liblz4-dev libsnappy-dev \
 	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config librdkafka-dev kcat \
@@ -103,10 +104,10 @@ run: deps all
 	exec $(BIN_DIR)/gregord $(CONFIG)
 
 # ---------------------------------------------------------------------------- tests
-# Unit tests run with CK_FORK=no under the sanitizer build so leaks are attributed per binary.
+# Under the sanitizer build unit tests run with CK_FORK=no, so LeakSanitizer sees one process.
 SHARED_PROTO ?= ../shared/kafka-protocol/message
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $(if $(filter 1,$(SAN)),CK_FORK=no) $$t; done
 	@if [ -d $(SHARED_PROTO) ]; then \
 	  $(PYTHON) tests/tools/check_schema.py proto/kafka.schema $(SHARED_PROTO); \
 	else echo "schema check skipped: $(SHARED_PROTO) not present"; fi
@@ -115,12 +116,13 @@ integration: all
 	GREGOR_BIN=$(abspath $(BIN_DIR)) BUILD=$(BUILD) $(PYTHON) tests/integration/run.py
 
 san:
-	$(MAKE) BUILD=build-san SAN=1 OPT=-O1 all unit
+	$(MAKE) -j$(JOBS) BUILD=build-san SAN=1 OPT=-O1 all $(UNIT_BINS:build/%=build-san/%)
+	$(MAKE) BUILD=build-san SAN=1 OPT=-O1 unit
 	GREGOR_BIN=$(abspath build-san/bin) GREGOR_SAN=1 $(PYTHON) tests/integration/run.py --quick
 
 FUZZ_SECONDS ?= 20
 fuzz-build:
-	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
+	$(MAKE) -j$(JOBS) BUILD=build-fuzz CC=clang OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -Wno-unused-command-line-argument" \
 	  build-fuzz/libgregor.a
 	@mkdir -p build-fuzz/fuzz
@@ -139,7 +141,8 @@ fuzz: fuzz-build
 	  tail -1 build-fuzz/$$n.log; done
 
 test: deps
-	$(MAKE) all unit
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) san
 	$(MAKE) fuzz

@@ -29,19 +29,9 @@ const struct broker_api *broker_api_find(int16_t key)
 /* ------------------------------------------------------------------------------------------ */
 /* Topics and partitions                                                                       */
 
-static uint64_t topic_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 struct broker_topic *broker_topic_find(struct broker *b, const char *name, size_t len)
 {
-    struct broker_topic *t = b->buckets[topic_hash(name, len) % b->bucket_count];
+    struct broker_topic *t = b->buckets[gr_hash(name, len) % b->bucket_count];
     for (; t; t = t->hash_next)
         if (strlen(t->name) == len && !memcmp(t->name, name, len)) return t;
     return NULL;
@@ -114,14 +104,14 @@ static void on_topic_created(void *arg, const struct md_topic *mt)
         t->partition_count = i + 1;
     }
     broker_topic_resolve_configs(b, t, mt);
-    size_t h = topic_hash(t->name, strlen(t->name)) % b->bucket_count;
+    size_t h = gr_hash(t->name, strlen(t->name)) % b->bucket_count;
     t->hash_next = b->buckets[h];
     b->buckets[h] = t;
 }
 
 static void broker_topic_unlink(struct broker *b, struct broker_topic *t)
 {
-    size_t h = topic_hash(t->name, strlen(t->name)) % b->bucket_count;
+    size_t h = gr_hash(t->name, strlen(t->name)) % b->bucket_count;
     struct broker_topic **pp = &b->buckets[h];
     while (*pp && *pp != t) pp = &(*pp)->hash_next;
     if (*pp) *pp = t->hash_next;

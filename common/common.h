@@ -191,6 +191,20 @@ int gr_uuid_from_base64(const char *s, struct gr_uuid *u);
 bool gr_uuid_is_zero(const struct gr_uuid *u);
 
 /* ------------------------------------------------------------------------------------------ */
+/* FNV-1a 64-bit hash, for in-memory hash tables (not stable across versions, never stored).   */
+
+static inline uint64_t gr_hash(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Small string helpers.                                                                       */
 
 /* Parses a whole string as a signed 64-bit integer.  0 or GR_EINVAL. */

@@ -5,16 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t name_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int md_image_init(struct md_image *img)
 {
     memset(img, 0, sizeof(*img));
@@ -57,7 +47,7 @@ void md_image_close(struct md_image *img)
 
 struct md_topic *md_image_topic(const struct md_image *img, const char *name, size_t len)
 {
-    struct md_topic *t = img->buckets[name_hash(name, len) % img->bucket_count];
+    struct md_topic *t = img->buckets[gr_hash(name, len) % img->bucket_count];
     for (; t; t = t->hash_next)
         if (strlen(t->name) == len && !memcmp(t->name, name, len)) return t;
     return NULL;
@@ -96,7 +86,7 @@ struct md_topic *md_image_add_topic(struct md_image *img, const char *name, size
     }
     t->id = *id;
     props_init(&t->configs);
-    size_t b = name_hash(name, len) % img->bucket_count;
+    size_t b = gr_hash(name, len) % img->bucket_count;
     t->hash_next = img->buckets[b];
     img->buckets[b] = t;
     img->topic_count++;
@@ -105,7 +95,7 @@ struct md_topic *md_image_add_topic(struct md_image *img, const char *name, size
 
 void md_image_remove_topic(struct md_image *img, struct md_topic *t)
 {
-    size_t b = name_hash(t->name, strlen(t->name)) % img->bucket_count;
+    size_t b = gr_hash(t->name, strlen(t->name)) % img->bucket_count;
     struct md_topic **pp = &img->buckets[b];
     while (*pp && *pp != t) pp = &(*pp)->hash_next;
     if (*pp) {

@@ -18,9 +18,9 @@ import harness  # noqa: E402
 import tests_basic  # noqa: E402
 import tests_clients  # noqa: E402
 import tests_durability  # noqa: E402
-import tests_badinput  # noqa: E402
+import tests_protocol  # noqa: E402
 
-MODULES = [tests_basic, tests_clients, tests_durability, tests_badinput]
+MODULES = [tests_basic, tests_clients, tests_durability, tests_protocol]
 
 
 def collect(quick):

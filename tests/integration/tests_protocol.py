@@ -1,4 +1,5 @@
-"""Bad input gets a Kafka error code or a closed connection; the node keeps serving."""
+"""The wire protocol: bad input gets a Kafka error code or a closed connection and the node keeps
+serving; pipelining, idle connections, delayed fetches, many clients."""
 import socket
 import struct
 
@@ -164,5 +165,50 @@ def test_pipelined_requests_answered_in_order_and_idle_close():
         assert got == [1, 2, 3], got
         # then stay quiet: the broker closes the idle connection
         assert closed(s) or recv_frame(s, timeout=3) is None
+    still_serves(n)
+    n.stop()
+
+
+def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes):
+    t = topic.encode()
+    body = (struct.pack(">iiiib", -1, max_wait_ms, min_bytes, 1 << 20, 0) + struct.pack(">i", 1) +
+            struct.pack(">h", len(t)) + t + struct.pack(">i", 1) +
+            struct.pack(">iqi", partition, offset, 1 << 20))
+    return frame(1, 4, 9, body)
+
+
+@quick
+def test_delayed_fetch_waits_for_min_bytes_and_wakes_on_append():
+    import time
+    n = Node().start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "wait",
+           "--partitions", "1", "--replication-factor", "1")
+    with conn(n) as s:
+        # nothing to read: the fetch parks for max_wait_ms, then answers empty
+        t0 = time.time()
+        s.sendall(fetch_v4("wait", 0, 0, 600, 1))
+        resp = recv_frame(s, timeout=10)
+        assert resp is not None and time.time() - t0 >= 0.5, time.time() - t0
+        # parked for a long time, woken by an append from another connection
+        t0 = time.time()
+        s.sendall(fetch_v4("wait", 0, 0, 30000, 1))
+        time.sleep(0.2)
+        assert produce_error(n, "wait", valid_batch(b"wake")) == 0
+        resp = recv_frame(s, timeout=20)
+        assert resp is not None and time.time() - t0 < 15, "fetch was not woken by the append"
+        assert b"wake" in resp
+    n.stop()
+
+
+@quick
+def test_many_concurrent_clients():
+    n = Node().start()
+    socks = [conn(n) for _ in range(200)]
+    for i, s in enumerate(socks):
+        s.sendall(frame(18, 0, i))
+    for i, s in enumerate(socks):
+        resp = recv_frame(s)
+        assert resp is not None and struct.unpack(">i", resp[:4])[0] == i
+        s.close()
     still_serves(n)
     n.stop()
