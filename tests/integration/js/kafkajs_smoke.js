@@ -1,0 +1,32 @@
+// kafkajs 2.2.4 against a gregord: admin (create, list, metadata, describeConfigs, offsets,
+// delete) and an acks=all producer with keys and headers.  Usage: node kafkajs_smoke.js HOST:PORT
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
+const assert = require('assert')
+const { Kafka, logLevel } = require('kafkajs')
+const kafka = new Kafka({ clientId: 'kjs', brokers: [process.argv[2]], logLevel: logLevel.WARN })
+;(async () => {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'kjs', numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '100000' }] }] })
+  assert.deepStrictEqual(await admin.listTopics(), ['kjs'])
+  const md = await admin.fetchTopicMetadata({ topics: ['kjs'] })
+  assert.strictEqual(md.topics[0].partitions.length, 3)
+  const cfg = await admin.describeConfigs({ resources: [{ type: 2, name: 'kjs' }], includeSynonyms: false })
+  const ret = cfg.resources[0].configEntries.find(e => e.configName === 'retention.ms')
+  assert.strictEqual(ret.configValue, '100000')
+  const producer = kafka.producer()
+  await producer.connect()
+  const msgs = []
+  for (let i = 0; i < 1000; i++) msgs.push({ key: 'k' + i, value: 'v' + i, headers: { h: 'x' + i } })
+  const res = await producer.send({ topic: 'kjs', messages: msgs, acks: -1 })
+  assert.strictEqual(res.length, 3)
+  res.forEach(r => assert.strictEqual(r.errorCode, 0))
+  const offs = await admin.fetchTopicOffsets('kjs')
+  assert.strictEqual(offs.reduce((n, o) => n + Number(o.high) - Number(o.low), 0), 1000)
+  const ts = await admin.fetchTopicOffsetsByTimestamp('kjs', Date.now() - 60000)
+  ts.forEach(t => assert.strictEqual(t.offset, '0'))
+  await admin.deleteTopics({ topics: ['kjs'] })
+  assert.deepStrictEqual(await admin.listTopics(), [])
+  console.log('kafkajs smoke: ok')
+  await producer.disconnect(); await admin.disconnect()
+})().catch(e => { console.error('FAILED', e); process.exit(1) })
