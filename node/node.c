@@ -158,6 +158,27 @@ static int node_check_storage(struct node *n, const char **log_dir, struct gr_uu
     return 0;
 }
 
+/* The security protocol of a listener name, from listener.security.protocol.map (a listener
+ * named after a protocol maps to it by default, as in Kafka).  Writes "" if unknown. */
+static void listener_protocol(const char *map, const char *name, char *out, size_t out_len)
+{
+    out[0] = 0;
+    size_t nl = strlen(name);
+    for (const char *p = map; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        if (colon && (size_t)(colon - p) == nl && !strncmp(p, name, nl)) {
+            strfmt(out, out_len, "%.*s", (int)(len - nl - 1), colon + 1);
+            return;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    static const char *const protos[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+    for (size_t i = 0; i < GR_ARRAY_LEN(protos); i++)
+        if (!strcmp(name, protos[i])) strfmt(out, out_len, "%s", name);
+}
+
 /* Binds the client listeners (and the controller listener, which serves the same protocol in
  * this single-node version) and finds the endpoint to advertise. */
 static int node_bind(struct node *n, const char **adv_host, int *adv_port, char *err,
@@ -176,6 +197,17 @@ static int node_bind(struct node *n, const char **adv_host, int *adv_port, char 
     if (na < 0) return GR_EINVAL;
     static char host_buf[256];
     *adv_port = -1;
+    const char *map = cfg_get_str(&n->cfg, "listener.security.protocol.map", "");
+    for (int i = 0; i < nl; i++) {
+        char proto[32];
+        listener_protocol(map, ls[i].name, proto, sizeof proto);
+        if (strcmp(proto, "PLAINTEXT")) {
+            strfmt(err, err_len, "listener %s uses security protocol %s; this release serves "
+                   "PLAINTEXT only (see listener.security.protocol.map)", ls[i].name,
+                   proto[0] ? proto : "(none: add it to listener.security.protocol.map)");
+            return GR_EINVAL;
+        }
+    }
     for (int i = 0; i < nl; i++) {
         int bound = 0;
         int rc = net_server_listen(n->clients, ls[i].host, ls[i].port, &bound, err, err_len);
@@ -213,6 +245,11 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
     if (rc) goto fail;
     signal(SIGPIPE, SIG_IGN);
     n->base = event_base_new();
+    /* signals first: a SIGTERM that arrives as soon as the port opens must stop us cleanly */
+    n->ev_sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
+    n->ev_sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
+    event_add(n->ev_sigint, NULL);
+    event_add(n->ev_sigterm, NULL);
     rc = storage_dir_open(log_dir, &n->dir, err, err_len);
     if (rc) goto fail;
     struct broker_config bc = {&n->cfg, n->node_id, n->dir};
@@ -236,12 +273,8 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
     broker_set_controller(n->broker, n->ctrl);
     controller_replay_topics(n->ctrl);
     broker_remove_orphans(n->broker);
-    n->ev_sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
-    n->ev_sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, node_on_tick, n);
     struct timeval tv = {0, NODE_TICK_MS * 1000};
-    event_add(n->ev_sigint, NULL);
-    event_add(n->ev_sigterm, NULL);
     event_add(n->ev_tick, &tv);
     LOG_INFO("node", "Gregor node %d started (cluster %s), advertising %s:%d", n->node_id,
              controller_image(n->ctrl)->cluster_id_str, adv_host, adv_port);

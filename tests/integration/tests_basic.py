@@ -105,3 +105,23 @@ def test_unformatted_log_dir_is_refused_with_advice():
     assert r.returncode != 0 and "already formatted" in r.stdout + r.stderr
     n.start()
     n.stop()
+
+
+@quick
+def test_bad_configuration_stops_start_up_with_a_message():
+    import subprocess
+    import harness
+    for extra, expect in [("num.partitions=abc", "num.partitions"),
+                          ("listeners=SSL://127.0.0.1:1", "PLAINTEXT only"),
+                          ("listeners=FOO://127.0.0.1:1", "listener.security.protocol.map")]:
+        n = Node()
+        with open(n.conf, "a") as f:
+            f.write(extra + "\n")
+        r = subprocess.run([harness.GREGORD, n.conf], capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0 and expect in r.stderr, (extra, r.stderr)
+    n = Node()
+    with open(n.conf, "a") as f:
+        f.write("some.unknown.key=1\n")
+    n.start()
+    assert "some.unknown.key' was supplied but isn't a known config" in n.log()
+    n.stop()
