@@ -12,7 +12,7 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_FETCH, 4, 12, broker_handle_fetch},
     {KAFKA_API_LIST_OFFSETS, 1, 7, broker_handle_list_offsets},
     {KAFKA_API_METADATA, 0, 12, broker_handle_metadata},
-    {KAFKA_API_API_VERSIONS, 0, 3, broker_handle_api_versions},
+    {KAFKA_API_API_VERSIONS, 0, 4, broker_handle_api_versions},
     {KAFKA_API_CREATE_TOPICS, 0, 7, broker_handle_create_topics},
     {KAFKA_API_DELETE_TOPICS, 0, 6, broker_handle_delete_topics},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, broker_handle_describe_configs},

@@ -274,3 +274,22 @@ def test_mutated_requests_never_crash_the_node():
     assert n.alive(), n.log()
     still_serves(n)
     n.stop()
+
+
+@quick
+def test_api_versions_v3_and_v4_flexible_and_kip511():
+    n = Node().start()
+    for v in (3, 4):
+        with conn(n) as s:
+            s.sendall(frame(18, v, 5, b"\x00\x07gregor\x04it1\x00"))
+            resp = recv_frame(s)
+            corr, err = struct.unpack_from(">ih", resp)
+            assert corr == 5 and err == 0, (v, err)
+            count = resp[6] - 1  # compact array: N+1 (fewer than 127 keys)
+            keys = {struct.unpack_from(">h", resp, 7 + 7 * i)[0] for i in range(count)}
+            assert {0, 1, 2, 3, 18, 19, 20, 32} <= keys, keys
+        with conn(n) as s:  # KIP-511: an illegal software name is INVALID_REQUEST
+            s.sendall(frame(18, v, 6, b"\x00\x05-bad\x04it1\x00"))
+            resp = recv_frame(s)
+            assert struct.unpack_from(">ih", resp) == (6, 42)
+    n.stop()
