@@ -173,6 +173,7 @@ int broker_new(struct event_base *base, const struct broker_config *cfg, struct 
     arena_init(&b->arena, 64 * 1024);
     gbuf_init(&b->scratch);
     b->message_max_bytes = (int32_t)cfg_get_long(cfg->cfg, "message.max.bytes", 1048588);
+    b->fetch_max_bytes = (int32_t)cfg_get_long(cfg->cfg, "fetch.max.bytes", 57671680);
     b->auto_create = cfg_get_bool(cfg->cfg, "auto.create.topics.enable", true);
     int64_t now = time_mono_ms();
     b->next_retention_ms = now + 1000;

@@ -285,7 +285,9 @@ int broker_handle_fetch(struct broker_req *req)
     struct fetch_waiter f = {.b = req->b, .slot = req->slot,
                              .correlation_id = req->hdr.correlation_id, .version = v,
                              .min_bytes = body.min_bytes,
-                             .max_bytes = body.max_bytes > 0 ? body.max_bytes : INT32_MAX};
+                             .max_bytes = body.max_bytes > 0 && v >= 3
+                                              ? GR_MIN(body.max_bytes, req->b->fetch_max_bytes)
+                                              : req->b->fetch_max_bytes};
     f.topic_count = GR_MAX(body.topics_count, 0);
     f.topics = arena_calloc(req->arena, (size_t)GR_MAX(f.topic_count, 1), sizeof(*f.topics));
     if (!f.topics) return -1;

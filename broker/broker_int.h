@@ -60,6 +60,7 @@ struct broker {
     int64_t next_retention_ms;
     int64_t next_checkpoint_ms;
     int32_t message_max_bytes;
+    int32_t fetch_max_bytes; /* fetch.max.bytes: caps every response */
     bool auto_create;
 };
 

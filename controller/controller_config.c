@@ -81,6 +81,8 @@ const struct cfg_def cfg_broker_defs[] = {
      "Largest record batch accepted."},
     {"min.insync.replicas", CFG_INT, "1", CFG_SCOPE_BROKER, NULL, 1,
      "Replicas that must acknowledge an acks=all produce."},
+    {"fetch.max.bytes", CFG_INT, "57671680", CFG_SCOPE_BROKER, NULL, 1024,
+     "Most record bytes one Fetch response carries, whatever the request asks for."},
     {"socket.request.max.bytes", CFG_INT, "104857600", CFG_SCOPE_BROKER, NULL, 1,
      "Largest request frame accepted; larger frames close the connection."},
     {"connections.max.idle.ms", CFG_LONG, "600000", CFG_SCOPE_BROKER, NULL, -1,

@@ -293,3 +293,17 @@ def test_api_versions_v3_and_v4_flexible_and_kip511():
             resp = recv_frame(s)
             assert struct.unpack_from(">ih", resp) == (6, 42)
     n.stop()
+
+
+@quick
+def test_fetch_max_bytes_caps_responses():
+    n = Node({"fetch.max.bytes": "1024"}).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "cap",
+           "--partitions", "1", "--replication-factor", "1")
+    for i in range(30):
+        assert produce_error(n, "cap", valid_batch(b"x" * 200)) == 0
+    with conn(n) as s:
+        s.sendall(fetch_v4("cap", 0, 0, 0, 1))  # asks for 1 MiB
+        resp = recv_frame(s)
+    assert resp is not None and 600 <= len(resp) < 1024 + 400, len(resp)  # whole batches, <= cap
+    n.stop()
