@@ -16,7 +16,7 @@
 #   PARTITIONS [1]      partitions of the gregord topics (and the mock producer topics)
 #   ACKS ["1 all"]      SIZES ["100 1024"]
 #   MOCK_ONLY [0]       1 = skip gregord entirely (baseline only)
-#   WARM_MB [6144]      write and delete a file this large first (0 = skip): see below
+#   WARM_MB [free memory - 2 GiB]  write and delete a file this large first (0 = skip): see below
 #   BUILD [build]  BENCH_DIR [$BUILD/bench]  BIN [bin]  TMPDIR [/tmp]  KEEP_LOG [0] (1 = print gregord's log at the end)
 set -u -o pipefail
 
@@ -167,8 +167,10 @@ records_for() { [ "$1" = 100 ] && echo "$N100" || echo "$N1K"; }
 # writes new page-cache pages at ~300 MB/s but reuses touched memory at GB/s.  A log's appends
 # always take new page-cache pages, so on a fresh machine the broker would be measuring the
 # hypervisor.  Writing and deleting a large file first hands the page cache memory that has been
-# touched once, as it is on any machine that has run for a while.
-WARM_MB=${WARM_MB:-6144}
+# touched once, as it is on any machine that has run for a while (its page cache has long since
+# filled memory, so new pages come from reclaim).  By default all free memory but 2 GiB.
+free_mb=$(awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 0)
+WARM_MB=${WARM_MB:-$(( free_mb > 4096 ? free_mb - 2048 : 0 ))}
 if [ "$WARM_MB" -gt 0 ] && [ "$MOCK_ONLY" != 1 ]; then
     log "warming ${WARM_MB} MB of guest memory through the page cache"
     warm="$WORK/warm"
