@@ -27,7 +27,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_MODULES := common proto net storage controller broker node
+LIB_MODULES := common proto net storage raft controller broker node
 GEN_C       := $(BUILD)/gen/kafka_msgs.c
 GEN_H       := $(BUILD)/gen/kafka_msgs.h
 LIB_SRCS    := $(filter-out node/gregord_main.c,$(wildcard $(addsuffix /*.c,$(LIB_MODULES))))
@@ -37,11 +37,14 @@ CLI_SRCS    := $(wildcard cli/*.c)
 CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+SIM_SRCS    := $(wildcard tests/sim/*.c)
+SIM_OBJS    := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
+SIM_BIN     := $(BUILD)/sim/raft_sim
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 BIN_DIR     := $(if $(filter build,$(BUILD)),bin,$(BUILD)/bin)
 
-.PHONY: all deps run test unit integration san fuzz fuzz-build bench clean format
+.PHONY: all deps run test unit integration san fuzz fuzz-build bench clean format soak
 .DEFAULT_GOAL := all
 
 all: $(BIN_DIR)/gregord $(BIN_DIR)/gregor
@@ -88,6 +91,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs check) $(LDLIBS)
 
+$(SIM_BIN): $(SIM_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lrdkafka $(LDLIBS)
@@ -106,8 +113,11 @@ run: deps all
 # ---------------------------------------------------------------------------- tests
 # Under the sanitizer build unit tests run with CK_FORK=no, so LeakSanitizer sees one process.
 SHARED_PROTO ?= ../shared/kafka-protocol/message
-unit: $(UNIT_BINS)
+SIM_SEEDS ?= 2000
+unit: $(UNIT_BINS) $(if $(SIM_SRCS),$(SIM_BIN))
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $(if $(filter 1,$(SAN)),CK_FORK=no) $$t; done
+	@if [ -n "$(SIM_SRCS)" ]; then echo "== $(SIM_BIN) --seeds $(SIM_SEEDS)"; \
+	  $(SIM_BIN) --seeds $(SIM_SEEDS); fi
 	@if [ -d $(SHARED_PROTO) ]; then \
 	  $(PYTHON) tests/tools/check_schema.py proto/kafka.schema $(SHARED_PROTO); \
 	else echo "schema check skipped: $(SHARED_PROTO) not present"; fi
@@ -147,6 +157,12 @@ test: deps
 	$(MAKE) san
 	$(MAKE) fuzz
 	@echo "make test: all tiers passed"
+
+# Long simulation run: `make soak SOAK_SEEDS=100000 SOAK_START=1`.
+SOAK_SEEDS ?= 100000
+SOAK_START ?= 1
+soak: $(SIM_BIN)
+	$(SIM_BIN) --seeds $(SOAK_SEEDS) --start $(SOAK_START)
 
 bench: deps all $(BENCH_BINS)
 
