@@ -282,10 +282,9 @@ static bool conn_process_frames(struct net_conn *c)
             conn_close(c);
             return false;
         }
-        if (c->in.len - pos < (size_t)size + 4) {
-            gbuf_reserve(&c->in, (size_t)size + 4 - (c->in.len - pos));
-            break;
-        }
+        /* Incomplete: wait for more.  The buffer grows only as bytes arrive, so a peer that
+         * announces a large frame and sends nothing costs nothing. */
+        if (c->in.len - pos < (size_t)size + 4) break;
         struct net_slot *slot = slot_get(s);
         if (!slot) {
             conn_close(c);
