@@ -17,11 +17,11 @@ DEPS_PKGS := build-essential libevent-dev libssl-dev libzstd-dev liblz4-dev libs
 	python3 python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard \
 	clang libclang-rt-14-dev
 
-PKGS      := libevent zlib libzstd liblz4 snappy
+PKGS      := libevent zlib libzstd liblz4 snappy libprotobuf-c
 WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes
 CFLAGS    := -std=gnu11 $(OPT) -g -pthread -D_GNU_SOURCE $(WARN) -I. -I$(BUILD)/gen \
 	-fno-strict-aliasing $(EXTRA_CFLAGS)
-LDLIBS    := -pthread -lsnappy -lzstd -llz4 -lz -levent -lm
+LDLIBS    := -pthread -lsnappy -lzstd -llz4 -lz -levent -lprotobuf-c -lm
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -30,8 +30,11 @@ endif
 LIB_MODULES := common proto net storage raft controller broker node
 GEN_C       := $(BUILD)/gen/kafka_msgs.c
 GEN_H       := $(BUILD)/gen/kafka_msgs.h
+GEN_PB_C    := $(BUILD)/gen/proto/control.pb-c.c
+GEN_PB_H    := $(BUILD)/gen/proto/control.pb-c.h
 LIB_SRCS    := $(filter-out node/gregord_main.c,$(wildcard $(addsuffix /*.c,$(LIB_MODULES))))
-LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kafka_msgs.o
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kafka_msgs.o \
+	$(BUILD)/obj/gen/proto/control.pb-c.o
 LIB         := $(BUILD)/libgregor.a
 CLI_SRCS    := $(wildcard cli/*.c)
 CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -66,14 +69,23 @@ $(GEN_C) $(GEN_H) &: proto/kafka.schema proto/gen_kafka.py
 	@mkdir -p $(BUILD)/gen
 	$(PYTHON) proto/gen_kafka.py proto/kafka.schema $(BUILD)/gen
 
+# Control-plane protobuf (proto/control.proto) -> $(BUILD)/gen/proto/control.pb-c.[ch].
+$(GEN_PB_C) $(GEN_PB_H) &: proto/control.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen proto/control.proto
+
 # ---------------------------------------------------------------------------- compile
-$(BUILD)/obj/%.o: %.c | $(GEN_H)
+$(BUILD)/obj/%.o: %.c | $(GEN_H) $(GEN_PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/gen/kafka_msgs.o: $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -c $< -o $@
+
+$(BUILD)/obj/gen/proto/control.pb-c.o: $(GEN_PB_C) $(GEN_PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -139,7 +151,7 @@ fuzz-build:
 	@set -e; for f in tests/fuzz/fuzz_*.c; do n=$$(basename $$f .c); \
 	  clang -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Ibuild-fuzz/gen \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $$f build-fuzz/libgregor.a \
-	    -lsnappy -lzstd -llz4 -lz -levent -lm -o build-fuzz/fuzz/$$n; done
+	    -lsnappy -lzstd -llz4 -lz -levent -lprotobuf-c -lm -o build-fuzz/fuzz/$$n; done
 
 fuzz: fuzz-build
 	@set -e; for b in build-fuzz/fuzz/fuzz_*; do n=$$(basename $$b); \

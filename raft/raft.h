@@ -66,6 +66,7 @@
 #define RAFT_INFLIGHT_MAX 64  /* upper bound for raft_config.inflight_max */
 #define RAFT_BATCHES_MAX 128  /* ready batches handed out but not yet reported persisted */
 #define RAFT_ENTRY_BYTES_MAX (64u << 20)
+#define RAFT_APPEND_ENTRIES_MAX 65536u /* upper bound for raft_config.append_entries_max (wire) */
 
 /* raft-specific errors, in the GR_E* convention (negative).  raft_strerror() names them and
  * falls back to gr_strerror() for the common codes. */

@@ -84,7 +84,8 @@ static int config_check(const struct raft_config *c)
     if (c->heartbeat_interval_ms == 0 || c->heartbeat_interval_ms >= c->election_timeout_ms)
         return GR_EINVAL;
     if (c->inflight_max == 0 || c->inflight_max > RAFT_INFLIGHT_MAX) return GR_EINVAL;
-    if (c->append_entries_max == 0 || c->msgs_max == 0 || c->uncommitted_max == 0)
+    if (c->append_entries_max == 0 || c->append_entries_max > RAFT_APPEND_ENTRIES_MAX ||
+        c->msgs_max == 0 || c->uncommitted_max == 0)
         return GR_EINVAL;
     if (c->entry_bytes_max == 0 || c->entry_bytes_max > RAFT_ENTRY_BYTES_MAX) return GR_EINVAL;
     return 0;
