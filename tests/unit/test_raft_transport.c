@@ -247,7 +247,7 @@ START_TEST(test_delivery_fields_and_order)
         }
     int want = 2 * (n_types + 200);
     for (int j = 0; j < N; j++)
-        ck_assert_msg(pump_until(base, &nodes[j].n_recv, want, 5000), "node %d got %d of %d",
+        ck_assert_msg(pump_until(base, &nodes[j].n_recv, want, 15000), "node %d got %d of %d",
                       nodes[j].id, nodes[j].n_recv, want);
     pump_ms(base, 20);
     for (int j = 0; j < N; j++) {
@@ -463,7 +463,7 @@ START_TEST(test_cluster_elects_and_commits)
     struct timeval tv = {0, 10 * 1000};
     event_add(tick, &tv);
 
-    int64_t deadline = t0 + 5000;
+    int64_t deadline = t0 + 15000;
     uint32_t leader = 0;
     bool proposed = false;
     bool done = false;
