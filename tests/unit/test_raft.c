@@ -6,6 +6,7 @@
  * canonical/raft's fixture.  The randomized, crash-and-partition coverage lives in tests/sim.
  */
 #include "raft/raft.h"
+#include "tests/unit/raft_test_msg.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -34,35 +35,6 @@ struct fx {
     uint64_t rejects[FX_MAX];
     bool auto_snapshot;
 };
-
-static struct raft_msg *msg_copy(const struct raft_msg *m)
-{
-    struct raft_msg *c = malloc(sizeof *c);
-    *c = *m;
-    if (m->n_entries) {
-        c->entries = malloc(m->n_entries * sizeof *c->entries);
-        for (uint32_t i = 0; i < m->n_entries; i++) {
-            c->entries[i] = m->entries[i];
-            if (m->entries[i].len) {
-                c->entries[i].data = malloc(m->entries[i].len);
-                memcpy(c->entries[i].data, m->entries[i].data, m->entries[i].len);
-            }
-        }
-    }
-    if (m->snapshot.len) {
-        c->snapshot.data = malloc(m->snapshot.len);
-        memcpy(c->snapshot.data, m->snapshot.data, m->snapshot.len);
-    }
-    return c;
-}
-
-static void msg_free(struct raft_msg *m)
-{
-    for (uint32_t i = 0; i < m->n_entries; i++) free(m->entries[i].data);
-    free(m->entries);
-    free(m->snapshot.data);
-    free(m);
-}
 
 static int fx_index(const struct fx *f, uint32_t id)
 {
