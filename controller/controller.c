@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTRL_TOPICS_PER_REQUEST_MAX 4096
+#define CTRL_TOPICS_PER_REQUEST_MAX MD_CREATED_MAX
 #define CTRL_PARTITIONS_MAX 100000
 
 static int controller_replay(struct controller *c, char *err, size_t err_len)

@@ -16,6 +16,14 @@ enum md_record_type {
 #define MD_RESOURCE_TOPIC 2
 #define MD_RESOURCE_BROKER 4
 
+/* Topics one batch creates: the listener hears of them once the whole batch (their partitions
+ * and configs) is applied.  CreateTopics caps a request at this many topics. */
+#define MD_CREATED_MAX 4096
+struct md_created {
+    struct gr_uuid ids[MD_CREATED_MAX];
+    int n;
+};
+
 struct controller {
     struct controller_config cfg;
     struct controller_listener listener;
@@ -23,6 +31,7 @@ struct controller {
     struct storage_log *log; /* __cluster_metadata-0 */
     struct arena arena;      /* scratch for decoding and building records */
     struct gbuf scratch;
+    struct md_created created; /* scratch of controller_apply_batch */
 };
 
 int md_image_init(struct md_image *img);

@@ -105,7 +105,7 @@ void md_batch_add_remove_topic(struct md_batch *b, const struct gr_uuid *topic_i
 /* ------------------------------------------------------------------------------------------ */
 /* Applying                                                                                    */
 
-static int apply_topic(struct controller *c, struct kafka_reader *r, bool notify)
+static int apply_topic(struct controller *c, struct kafka_reader *r, struct md_created *created)
 {
     struct kafka_topic_record rec;
     if (kafka_topic_record_decode(r, 0, &rec)) return GR_ECORRUPT;
@@ -113,8 +113,9 @@ static int apply_topic(struct controller *c, struct kafka_reader *r, bool notify
     struct gr_uuid id;
     memcpy(id.b, rec.topic_id.b, 16);
     if (md_image_topic(&c->image, rec.name.ptr, (size_t)rec.name.len)) return 0;
-    return md_image_add_topic(&c->image, rec.name.ptr, (size_t)rec.name.len, &id) ? 0
-                                                                                   : GR_ENOMEM;
+    if (!md_image_add_topic(&c->image, rec.name.ptr, (size_t)rec.name.len, &id)) return GR_ENOMEM;
+    if (created->n < MD_CREATED_MAX) created->ids[created->n++] = id;
+    return 0;
 }
 
 static int apply_partition(struct controller *c, struct kafka_reader *r)
@@ -132,7 +133,7 @@ static int apply_partition(struct controller *c, struct kafka_reader *r)
     return md_topic_set_partition(t, &p);
 }
 
-static int apply_config(struct controller *c, struct kafka_reader *r, bool notify)
+static int apply_config(struct controller *c, struct kafka_reader *r)
 {
     struct kafka_config_record rec;
     if (kafka_config_record_decode(r, 0, &rec)) return GR_ECORRUPT;
@@ -175,7 +176,8 @@ static int apply_remove_topic(struct controller *c, struct kafka_reader *r, bool
 }
 
 /* Applies one record value. */
-static int apply_record(struct controller *c, const uint8_t *v, size_t n, bool notify)
+static int apply_record(struct controller *c, const uint8_t *v, size_t n, bool notify,
+                        struct md_created *created)
 {
     struct kafka_reader r;
     kafka_reader_init(&r, v, n, &c->arena);
@@ -183,9 +185,9 @@ static int apply_record(struct controller *c, const uint8_t *v, size_t n, bool n
     uint32_t version = kafka_read_uvarint(&r);
     if (r.err || version != 0) return GR_ECORRUPT;
     switch (type) {
-    case MD_REC_TOPIC: return apply_topic(c, &r, notify);
+    case MD_REC_TOPIC: return apply_topic(c, &r, created);
     case MD_REC_PARTITION: return apply_partition(c, &r);
-    case MD_REC_CONFIG: return apply_config(c, &r, notify);
+    case MD_REC_CONFIG: return apply_config(c, &r);
     case MD_REC_REMOVE_TOPIC: return apply_remove_topic(c, &r, notify);
     default: return 0; /* records for later features are skipped */
     }
@@ -197,25 +199,18 @@ int controller_apply_batch(struct controller *c, const uint8_t *batch, size_t n,
     int rc = rb_iter_init(&it, batch, n, &c->scratch, 64u << 20);
     if (rc) return rc;
     struct rb_record rec;
-    /* Topics this batch creates are announced once all their partitions and configs are in. */
-    struct gr_uuid ids[4096];
-    int n_ids = 0;
+    struct md_created *created = &c->created;
+    created->n = 0;
     while ((rc = rb_iter_next(&it, &rec)) == 1) {
         if (rec.value_len < 0) return GR_ECORRUPT;
         arena_reset(&c->arena);
-        if (rec.value_len >= 2 && rec.value[0] == MD_REC_TOPIC && n_ids < 4096) {
-            struct kafka_reader r;
-            kafka_reader_init(&r, rec.value + 2, (size_t)rec.value_len - 2, &c->arena);
-            struct kafka_topic_record tr;
-            if (!kafka_topic_record_decode(&r, 0, &tr)) memcpy(ids[n_ids++].b, tr.topic_id.b, 16);
-        }
-        rc = apply_record(c, rec.value, (size_t)rec.value_len, notify);
+        rc = apply_record(c, rec.value, (size_t)rec.value_len, notify, created);
         if (rc) return rc;
         c->image.applied_offset = rec.offset;
     }
     if (rc < 0) return rc;
-    for (int i = 0; notify && i < n_ids; i++) {
-        struct md_topic *t = md_image_topic_by_id(&c->image, &ids[i]);
+    for (int i = 0; notify && i < created->n; i++) {
+        struct md_topic *t = md_image_topic_by_id(&c->image, &created->ids[i]);
         if (t && c->listener.topic_created) c->listener.topic_created(c->listener.arg, t);
     }
     return 0;
