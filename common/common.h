@@ -29,6 +29,8 @@ enum gr_err {
     GR_EAGAIN = -8,   /* not now: try again later (normal in non-blocking work) */
     GR_ETRUNC = -9,   /* input ended early */
     GR_EUNSUP = -10,  /* unsupported version or feature */
+    GR_ETIMEDOUT = -11, /* no answer in time */
+    GR_ECANCELED = -12, /* the operation was abandoned (shutdown, lost leadership) */
 };
 
 /* A static, human-readable name for a GR_E* code. */

@@ -26,6 +26,8 @@ const char *gr_strerror(int err)
     case GR_EAGAIN: return "try again";
     case GR_ETRUNC: return "truncated input";
     case GR_EUNSUP: return "unsupported";
+    case GR_ETIMEDOUT: return "timed out";
+    case GR_ECANCELED: return "canceled";
     default: return "unknown error";
     }
 }

@@ -47,6 +47,10 @@ int net_server_listen(struct net_server *s, const char *host, int port, int *bou
 /* Stops accepting new connections (for shutdown). */
 void net_server_stop_listening(struct net_server *s);
 int net_server_conn_count(const struct net_server *s);
+/* Stops (false) or resumes (true) accepting on every listener, including ones bound later;
+ * connections meanwhile wait in the kernel's backlog.  A broker binds its ports at start and
+ * accepts once the controller has unfenced it, as Kafka's brokers do. */
+void net_server_set_accepting(struct net_server *s, bool accepting);
 
 /* The response payload buffer of a slot (without the size prefix, which net adds). */
 struct gbuf *net_slot_buf(struct net_slot *slot);

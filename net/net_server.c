@@ -56,6 +56,7 @@ struct net_server {
     int listen_fds[NET_LISTENERS_MAX];
     struct event *listen_evs[NET_LISTENERS_MAX];
     int listener_count;
+    bool paused; /* bound, but connections wait in the backlog */
     struct net_conn *conns;
     int conn_count;
     struct net_slot *free_slots;
@@ -454,7 +455,7 @@ int net_server_listen(struct net_server *s, const char *host, int port, int *bou
                                                      : ((struct sockaddr_in *)&ss)->sin_port);
     }
     struct event *ev = event_new(s->base, fd, EV_READ | EV_PERSIST, server_on_accept, s);
-    event_add(ev, NULL);
+    if (!s->paused) event_add(ev, NULL);
     s->listen_fds[s->listener_count] = fd;
     s->listen_evs[s->listener_count++] = ev;
     return 0;
@@ -467,6 +468,15 @@ void net_server_stop_listening(struct net_server *s)
         close(s->listen_fds[i]);
     }
     s->listener_count = 0;
+}
+
+void net_server_set_accepting(struct net_server *s, bool accepting)
+{
+    s->paused = !accepting;
+    for (int i = 0; i < s->listener_count; i++) {
+        if (accepting) event_add(s->listen_evs[i], NULL);
+        else event_del(s->listen_evs[i]);
+    }
 }
 
 int net_server_conn_count(const struct net_server *s)

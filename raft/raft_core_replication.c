@@ -220,7 +220,10 @@ void raft_handle_heartbeat(struct raft *r, const struct raft_msg *m)
     r->leader_heard_ms = r->now_ms;
     raft_reset_election_timer(r);
     r->commit = GR_MAX(r->commit, GR_MIN(m->commit, raft_log_last(&r->log)));
-    struct raft_msg resp = {.type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .term = r->term};
+    /* index: our last entry, so that a leader learns when a follower lost its log (a
+     * replaced disk) and brings it back with a snapshot instead of trusting its old match */
+    struct raft_msg resp = {.type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .term = r->term,
+                            .index = raft_log_last(&r->log)};
     raft_send(r, &resp);
 }
 
@@ -269,6 +272,13 @@ void raft_handle_append_resp(struct raft *r, const struct raft_msg *m)
 void raft_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 {
     struct raft_member *p = raft_member_find(r, m->from);
+    if (m->index < p->match && p->state == RAFT_PR_REPLICATE && p->inflight_n == 0) {
+        /* The follower has less than it acknowledged: its log was lost.  Lowering match only
+         * slows commitment (commit never goes back); probing from its real end resends what
+         * it lacks, or a snapshot. */
+        p->match = m->index;
+        progress_reset(r, p, RAFT_PR_PROBE, m->index + 1);
+    }
     if (p->state == RAFT_PR_PROBE) p->paused = false;
     raft_send_appends(r, p);
 }
