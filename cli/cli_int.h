@@ -2,10 +2,10 @@
  * cli_int.h — private header of the `gregor` command-line tool.
  *
  * Each subcommand lives in its own file (cli_storage.c, cli_topics.c, cli_producer.c,
- * cli_consumer.c) and exposes one `cli_<tool>_main(argc, argv)` entry point, where argv[0] is
- * the tool name.  cli_common.c holds what they share: a joptsimple-like option parser that
- * accepts Kafka's flag spellings, usage printing, key=value parsing, and librdkafka
- * configuration helpers.
+ * cli_consumer.c, cli_quorum.c) and exposes one `cli_<tool>_main(argc, argv)` entry point,
+ * where argv[0] is the tool name.  cli_common.c holds what they share: a joptsimple-like option
+ * parser that accepts Kafka's flag spellings, usage printing, key=value parsing, and librdkafka
+ * configuration helpers; cli_kafka_client.c a raw Kafka client for requests librdkafka lacks.
  *
  * Everything here runs on the main thread only (librdkafka's own threads never call in,
  * except the log callback, which only writes to stderr).
@@ -101,8 +101,51 @@ int cli_props_from_kvs(struct props *p, const char *const *kvs, size_t kvs_n, ch
                        size_t err_len);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Topic ids (cli_kafka_client.c): a tiny blocking PLAINTEXT Kafka client that sends Metadata
- * v10+ itself, since librdkafka 2.0.2 reports no topic ids.                                   */
+/* Raw requests (cli_kafka_client.c): a tiny blocking PLAINTEXT Kafka client on the project's
+ * generated codec, for what librdkafka 2.0.2 cannot ask (topic ids, DescribeQuorum).          */
+
+struct kafka_reader;
+struct kafka_writer;
+
+/* One connection to one server; opaque.  Main thread only; every call blocks. */
+struct cli_kafka_client;
+
+/* Connects to the first server of bootstrap ("host:port[,host:port...]", tried in order) that
+ * accepts a connection and answers ApiVersions v0, and keeps the version ranges it advertised.
+ * timeout_ms bounds everything said to that server, from connecting to the last response of
+ * the last call.  client_id goes into every request header; it is borrowed and must outlive the
+ * client.  Returns 0 with *out set (free it with cli_kafka_client_free), or a negative GR_E*
+ * code with a message in err (naming the last server tried) and *out NULL. */
+int cli_kafka_client_new(struct cli_kafka_client **out, const char *bootstrap,
+                         const char *client_id, int timeout_ms, char *err, size_t err_len);
+/* Closes the connection and frees c; NULL is a no-op. */
+void cli_kafka_client_free(struct cli_kafka_client *c);
+
+/* The highest version of api_key in [lo, hi] within the server's advertised range, or -1 if
+ * there is none (or the server does not list the API). */
+int16_t cli_kafka_client_version(const struct cli_kafka_client *c, int16_t api_key, int16_t lo,
+                                 int16_t hi);
+
+/* Sends one request and decodes its response.  encode / decode wrap the generated
+ * kafka_<message>_encode / _decode of api_key's request and response; req is encoded as it is
+ * (it may point anywhere but into memory of an earlier response).  On success res holds the
+ * response: its strings and arrays are views into memory c owns, valid until the next call on
+ * c or cli_kafka_client_free.  Kafka error codes inside res are data, not failures.  Returns 0
+ * or a GR_E* code with a message in err; after an I/O or framing failure the connection is
+ * closed and later calls fail with GR_EIO. */
+int cli_kafka_client_call(struct cli_kafka_client *c, int16_t api_key, int16_t version,
+                          int (*encode)(struct kafka_writer *, int16_t, const void *),
+                          const void *req, int (*decode)(struct kafka_reader *, int16_t, void *),
+                          void *res, char *err, size_t err_len);
+
+/* Asks Metadata (no topics, at the server's highest version up to 12) for the cluster id and
+ * copies it, NUL-terminated, into buf; buf is left "" when the server reports none (a null id,
+ * or Metadata below v2).  0, or GR_EUNSUP / GR_ERANGE / a cli_kafka_client_call failure with a
+ * message in err. */
+int cli_kafka_client_cluster_id(struct cli_kafka_client *c, char *buf, size_t buf_len, char *err,
+                                size_t err_len);
+
+/* Topic ids: Metadata v10+, since librdkafka 2.0.2 reports no topic ids. */
 
 struct cli_topic_id {
     char *name; /* owned */
@@ -143,5 +186,6 @@ int cli_storage_main(int argc, char **argv);
 int cli_topics_main(int argc, char **argv);
 int cli_producer_main(int argc, char **argv);
 int cli_consumer_main(int argc, char **argv);
+int cli_quorum_main(int argc, char **argv);
 
 #endif

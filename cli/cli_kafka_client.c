@@ -1,6 +1,6 @@
 /* cli_kafka_client.c — a tiny blocking Kafka client for what librdkafka 2.0.2 cannot ask:
- * topic ids (Metadata v10+).  It speaks PLAINTEXT only, to one bootstrap server at a time, with
- * the project's generated codec (proto/).
+ * topic ids (Metadata v10+) and the KRaft quorum (DescribeQuorum).  It speaks PLAINTEXT only,
+ * to one bootstrap server at a time, with the project's generated codec (proto/).
  *
  * One exchange on the wire (all integers big-endian):
  *
@@ -11,10 +11,12 @@
  *                      int16-length client_id; v2 adds an empty tagged-field block.
  *   response header v0: int32 correlation_id; v1 adds a tagged-field block.
  *
- * The sequence is ApiVersions v0 (to learn the broker's highest Metadata version), then one
- * Metadata request at min(12, that max) naming the topics; below v10 there are no ids and the
- * lookup gives up with GR_EUNSUP.  Everything is bounded: one deadline covers connect, send and
- * receive of a server, and a response frame may not exceed CLI_KAFKA_FRAME_BYTES_MAX. */
+ * A client is one connection: it opens with ApiVersions v0 and keeps the version range the
+ * server advertised for each API, then sends one request at a time and waits for its answer.
+ * Topic ids are one Metadata request at min(12, the broker's max); below v10 there are no ids
+ * and the lookup gives up with GR_EUNSUP.  Everything is bounded: one deadline covers connect,
+ * send and receive of everything said to a server, and a response frame may not exceed
+ * CLI_KAFKA_FRAME_BYTES_MAX. */
 #include "cli/cli_int.h"
 
 #include <assert.h>
@@ -32,17 +34,29 @@
 #define CLI_KAFKA_FRAME_BYTES_MAX (100 * 1024 * 1024)
 #define CLI_KAFKA_SERVERS_MAX 64
 #define CLI_KAFKA_HOST_LEN_MAX 256
-#define CLI_KAFKA_CLIENT_ID "gregor-topics"
-#define CLI_KAFKA_API_METADATA 3
-#define CLI_KAFKA_API_API_VERSIONS 18
+#define CLI_KAFKA_ARENA_BLOCK_BYTES (64 * 1024)
+/* ApiVersions entries with a key at or above this are ignored (Kafka's keys end below 100). */
+#define CLI_KAFKA_API_KEYS_MAX 256
+#define CLI_KAFKA_TOPIC_IDS_CLIENT_ID "gregor-topics"
 #define CLI_KAFKA_METADATA_VERSION_MAX 12
 #define CLI_KAFKA_METADATA_VERSION_IDS_MIN 10
+#define CLI_KAFKA_METADATA_VERSION_CLUSTER_ID_MIN 2
 
 /* One connection to one broker.  fd is -1 when closed. */
 struct cli_kafka_conn {
     int fd;
     int64_t deadline_ms; /* time_mono_ms() after which every wait fails */
     int32_t correlation_id_next;
+};
+
+/* A connection plus what the server's ApiVersions advertised (see cli_int.h). */
+struct cli_kafka_client {
+    struct cli_kafka_conn conn;
+    const char *client_id;                       /* borrowed */
+    int16_t version_min[CLI_KAFKA_API_KEYS_MAX]; /* -1: the API is not advertised */
+    int16_t version_max[CLI_KAFKA_API_KEYS_MAX];
+    struct gbuf resp;   /* the last response frame: decoded strings point into it */
+    struct arena arena; /* the last response's decoded arrays */
 };
 
 /* ========================================================================================== */
@@ -96,6 +110,12 @@ static int cli_kafka_recv_all(struct cli_kafka_conn *c, uint8_t *p, size_t n)
     return 0;
 }
 
+/* The words for a failed send/receive: errno's for I/O errors, ours otherwise. */
+static const char *cli_kafka_io_strerror(int rc)
+{
+    return rc == GR_EIO ? strerror(errno) : gr_strerror(rc);
+}
+
 /* ========================================================================================== */
 /* Connecting                                                                                 */
 
@@ -131,10 +151,24 @@ static int cli_kafka_split_server(const char *s, size_t len, char *host, size_t 
     return 0;
 }
 
+/* Steps through a bootstrap list: sets *entry / *len to the next "host:port" of *list and
+ * advances *list past it.  false when the list is used up. */
+static bool cli_kafka_next_server(const char **list, const char **entry, size_t *len)
+{
+    const char *s = *list;
+    if (!*s) return false;
+    const char *comma = strchr(s, ',');
+    *entry = s;
+    *len = comma ? (size_t)(comma - s) : strlen(s);
+    *list = comma ? comma + 1 : s + *len;
+    return true;
+}
+
 /* Non-blocking connect to one address, waited for until the deadline.  Returns the fd (left
- * non-blocking) or -1. */
+ * non-blocking) or -1 with errno saying why. */
 static int cli_kafka_connect_addr(const struct addrinfo *ai, int64_t deadline_ms)
 {
+    int saved_errno;
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0) return -1;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) return fd;
@@ -142,11 +176,17 @@ static int cli_kafka_connect_addr(const struct addrinfo *ai, int64_t deadline_ms
     if (cli_kafka_wait(fd, POLLOUT, deadline_ms)) goto err_close_fd;
     int so_err = 0;
     socklen_t so_len = sizeof so_err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &so_len) || so_err) goto err_close_fd;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &so_len)) goto err_close_fd;
+    if (so_err) {
+        errno = so_err;
+        goto err_close_fd;
+    }
     return fd;
 
 err_close_fd:
+    saved_errno = errno;
     close(fd);
+    errno = saved_errno;
     return -1;
 }
 
@@ -162,12 +202,16 @@ static int cli_kafka_connect(struct cli_kafka_conn *c, const char *host, const c
         strfmt(err, err_len, "%s:%s: %s", host, port, gai_strerror(gai));
         return GR_ENOENT;
     }
+    int last_errno = 0;
     c->fd = -1;
-    for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next)
+    for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next) {
         c->fd = cli_kafka_connect_addr(ai, c->deadline_ms);
+        if (c->fd < 0) last_errno = errno;
+    }
     freeaddrinfo(res);
     if (c->fd < 0) {
-        strfmt(err, err_len, "%s:%s: could not connect", host, port);
+        strfmt(err, err_len, "%s:%s: could not connect: %s", host, port,
+               last_errno ? strerror(last_errno) : "no address");
         return GR_EIO;
     }
     return 0;
@@ -182,21 +226,25 @@ static void cli_kafka_close(struct cli_kafka_conn *c)
 /* ========================================================================================== */
 /* One request/response exchange                                                              */
 
-/* Sends one request (header, then the body encode writes from req) and reads its response.
- * On success *r reads the response body (a view
- * into resp, valid until resp changes; decoded arrays go into arena).  0 or a GR_E* code with
- * a message in err. */
-static int cli_kafka_roundtrip(struct cli_kafka_conn *c, int16_t key, int16_t version,
+/* Sends one request (header, then the body encode writes from req) and reads its response
+ * into cl->resp.  On success *r reads the response body (decoded arrays go into cl->arena).
+ * 0 or a GR_E* code with a message in err; after a failure the connection is closed, since
+ * the stream may be out of step. */
+static int cli_kafka_roundtrip(struct cli_kafka_client *cl, int16_t key, int16_t version,
                                int (*encode)(struct kafka_writer *, int16_t, const void *),
-                               const void *req, struct gbuf *resp, struct arena *arena,
-                               struct kafka_reader *r, char *err, size_t err_len)
+                               const void *req, struct kafka_reader *r, char *err, size_t err_len)
 {
+    struct cli_kafka_conn *c = &cl->conn;
+    if (c->fd < 0) {
+        strfmt(err, err_len, "request %d: not connected", key);
+        return GR_EIO;
+    }
     struct gbuf out;
     struct kafka_writer w;
     struct kafka_request_header h = {.api_key = key,
                                      .api_version = version,
                                      .correlation_id = c->correlation_id_next++,
-                                     .client_id = KSTR(CLI_KAFKA_CLIENT_ID)};
+                                     .client_id = KSTR(cl->client_id)};
     gbuf_init(&out);
     kafka_writer_init(&w, &out);
     kafka_write_i32(&w, 0); /* size, patched below */
@@ -211,8 +259,8 @@ static int cli_kafka_roundtrip(struct cli_kafka_conn *c, int16_t key, int16_t ve
     be32_put(out.data, (uint32_t)(out.len - 4));
     rc = cli_kafka_send_all(c, out.data, out.len);
     if (rc) {
-        strfmt(err, err_len, "sending request %d: %s", key, strerror(errno));
-        goto err_free_out;
+        strfmt(err, err_len, "sending request %d: %s", key, cli_kafka_io_strerror(rc));
+        goto err_close_conn;
     }
     gbuf_close(&out);
 
@@ -220,68 +268,213 @@ static int cli_kafka_roundtrip(struct cli_kafka_conn *c, int16_t key, int16_t ve
     rc = cli_kafka_recv_all(c, size_buf, sizeof size_buf);
     int32_t size = (int32_t)be32_get(size_buf);
     if (!rc && (size < 4 || size > CLI_KAFKA_FRAME_BYTES_MAX)) rc = GR_ECORRUPT;
-    gbuf_reset(resp);
-    if (!rc) rc = gbuf_reserve(resp, (size_t)size);
-    if (!rc) rc = cli_kafka_recv_all(c, resp->data, (size_t)size);
+    gbuf_reset(&cl->resp);
+    if (!rc) rc = gbuf_reserve(&cl->resp, (size_t)size);
+    if (!rc) rc = cli_kafka_recv_all(c, cl->resp.data, (size_t)size);
     if (rc) {
-        strfmt(err, err_len, "reading response %d: %s", key, gr_strerror(rc));
+        strfmt(err, err_len, "reading response %d: %s", key, cli_kafka_io_strerror(rc));
+        cli_kafka_close(c);
         return rc;
     }
-    resp->len = (size_t)size;
-    kafka_reader_init(r, resp->data, resp->len, arena);
+    cl->resp.len = (size_t)size;
+    kafka_reader_init(r, cl->resp.data, cl->resp.len, &cl->arena);
     int32_t correlation_id =
         kafka_response_header_decode(r, kafka_response_header_version(key, version));
     if (r->err || correlation_id != h.correlation_id) {
         strfmt(err, err_len, "response %d: bad header", key);
+        cli_kafka_close(c);
         return GR_ECORRUPT;
     }
     return 0;
 
+err_close_conn:
+    cli_kafka_close(c);
 err_free_out:
     gbuf_close(&out);
     return rc;
 }
+
+int cli_kafka_client_call(struct cli_kafka_client *c, int16_t api_key, int16_t version,
+                          int (*encode)(struct kafka_writer *, int16_t, const void *),
+                          const void *req, int (*decode)(struct kafka_reader *, int16_t, void *),
+                          void *res, char *err, size_t err_len)
+{
+    struct kafka_reader r;
+    arena_reset(&c->arena);
+    int rc = cli_kafka_roundtrip(c, api_key, version, encode, req, &r, err, err_len);
+    if (rc) return rc;
+    rc = decode(&r, version, res);
+    if (!rc) rc = r.err;
+    if (rc) {
+        const struct kafka_api_info *api = kafka_api_lookup(api_key);
+        strfmt(err, err_len, "%s v%d response: %s", api ? api->name : "unknown", version,
+               gr_strerror(rc));
+    }
+    return rc;
+}
+
+/* ========================================================================================== */
+/* Clients                                                                                    */
 
 static int cli_kafka_encode_api_versions(struct kafka_writer *w, int16_t version, const void *req)
 {
     return kafka_api_versions_request_encode(w, version, req);
 }
 
+static int cli_kafka_decode_api_versions(struct kafka_reader *r, int16_t version, void *res)
+{
+    return kafka_api_versions_response_decode(r, version, res);
+}
+
+static void cli_kafka_client_init(struct cli_kafka_client *c, const char *client_id)
+{
+    c->conn = (struct cli_kafka_conn){.fd = -1, .correlation_id_next = 1};
+    c->client_id = client_id;
+    for (size_t i = 0; i < CLI_KAFKA_API_KEYS_MAX; i++)
+        c->version_min[i] = c->version_max[i] = -1;
+    gbuf_init(&c->resp);
+    arena_init(&c->arena, CLI_KAFKA_ARENA_BLOCK_BYTES);
+}
+
+static void cli_kafka_client_close(struct cli_kafka_client *c)
+{
+    cli_kafka_close(&c->conn);
+    gbuf_close(&c->resp);
+    arena_close(&c->arena);
+}
+
+/* Asks ApiVersions v0 and records the advertised ranges.  0 or GR_E* with err. */
+static int cli_kafka_client_api_versions(struct cli_kafka_client *c, char *err, size_t err_len)
+{
+    struct kafka_api_versions_request req;
+    struct kafka_api_versions_response res;
+    kafka_api_versions_request_init(&req);
+    int rc = cli_kafka_client_call(c, KAFKA_API_API_VERSIONS, 0, cli_kafka_encode_api_versions,
+                                   &req, cli_kafka_decode_api_versions, &res, err, err_len);
+    if (rc) return rc;
+    if (res.error_code) {
+        strfmt(err, err_len, "ApiVersions: %s", kafka_err_name(res.error_code));
+        return GR_EUNSUP;
+    }
+    for (int32_t i = 0; i < res.api_keys_count; i++) {
+        const struct kafka_api_versions_response_api_version *v = &res.api_keys[i];
+        if (v->api_key < 0 || v->api_key >= CLI_KAFKA_API_KEYS_MAX) continue;
+        if (v->min_version < 0 || v->max_version < v->min_version) continue;
+        c->version_min[v->api_key] = v->min_version;
+        c->version_max[v->api_key] = v->max_version;
+    }
+    return 0;
+}
+
+/* Opens c (initialised) on one bootstrap entry: connect, then ApiVersions.  timeout_ms starts
+ * counting here.  0 or GR_E* with err; on failure c's connection is closed. */
+static int cli_kafka_client_open(struct cli_kafka_client *c, const char *entry, size_t len,
+                                 int timeout_ms, char *err, size_t err_len)
+{
+    char host[CLI_KAFKA_HOST_LEN_MAX], port[16];
+    if (cli_kafka_split_server(entry, len, host, sizeof host, port, sizeof port)) {
+        strfmt(err, err_len, "bad bootstrap server \"%.*s\"", (int)len, entry);
+        return GR_EINVAL;
+    }
+    c->conn.deadline_ms = time_mono_ms() + timeout_ms;
+    int rc = cli_kafka_connect(&c->conn, host, port, err, err_len);
+    if (rc) return rc;
+    rc = cli_kafka_client_api_versions(c, err, err_len);
+    if (rc) {
+        /* say which server: the same words could come from any of them */
+        char detail[512];
+        strfmt(detail, sizeof detail, "%s", err);
+        strfmt(err, err_len, "%s:%s: %s", host, port, detail);
+        cli_kafka_close(&c->conn);
+    }
+    return rc;
+}
+
+int cli_kafka_client_new(struct cli_kafka_client **out, const char *bootstrap,
+                         const char *client_id, int timeout_ms, char *err, size_t err_len)
+{
+    *out = NULL;
+    struct cli_kafka_client *c = malloc(sizeof *c);
+    if (!c) {
+        strfmt(err, err_len, "out of memory");
+        return GR_ENOMEM;
+    }
+    cli_kafka_client_init(c, client_id);
+    int rc = GR_EINVAL;
+    strfmt(err, err_len, "no bootstrap server");
+    const char *list = bootstrap ? bootstrap : "", *entry;
+    size_t len;
+    for (int i = 0; i < CLI_KAFKA_SERVERS_MAX && cli_kafka_next_server(&list, &entry, &len); i++) {
+        rc = cli_kafka_client_open(c, entry, len, timeout_ms, err, err_len);
+        if (!rc) {
+            *out = c;
+            return 0;
+        }
+        if (rc == GR_ENOMEM) break;
+    }
+    cli_kafka_client_free(c);
+    return rc;
+}
+
+void cli_kafka_client_free(struct cli_kafka_client *c)
+{
+    if (!c) return;
+    cli_kafka_client_close(c);
+    free(c);
+}
+
+int16_t cli_kafka_client_version(const struct cli_kafka_client *c, int16_t api_key, int16_t lo,
+                                 int16_t hi)
+{
+    if (api_key < 0 || api_key >= CLI_KAFKA_API_KEYS_MAX || c->version_max[api_key] < 0) return -1;
+    int16_t v = GR_MIN(hi, c->version_max[api_key]);
+    return v >= lo && v >= c->version_min[api_key] ? v : -1;
+}
+
+/* ========================================================================================== */
+/* Metadata: the cluster id and topic ids                                                     */
+
 static int cli_kafka_encode_metadata(struct kafka_writer *w, int16_t version, const void *req)
 {
     return kafka_metadata_request_encode(w, version, req);
 }
 
-/* The broker's highest Metadata version, from ApiVersions v0.  0 or GR_E* with err. */
-static int cli_kafka_metadata_version_max(struct cli_kafka_conn *c, struct gbuf *resp,
-                                          struct arena *arena, int16_t *version_max, char *err,
-                                          size_t err_len)
+static int cli_kafka_decode_metadata(struct kafka_reader *r, int16_t version, void *res)
 {
-    struct kafka_api_versions_request req;
-    struct kafka_api_versions_response res;
-    struct kafka_reader r;
-    kafka_api_versions_request_init(&req);
-    int rc = cli_kafka_roundtrip(c, CLI_KAFKA_API_API_VERSIONS, 0, cli_kafka_encode_api_versions,
-                                 &req, resp, arena, &r, err, err_len);
-    if (rc) return rc;
-    kafka_api_versions_response_init(&res);
-    rc = kafka_api_versions_response_decode(&r, 0, &res);
-    if (!rc) rc = r.err;
-    if (rc || res.error_code) {
-        strfmt(err, err_len, "ApiVersions: %s (error code %d)", gr_strerror(rc), res.error_code);
-        return rc ? rc : GR_EUNSUP;
-    }
-    for (int32_t i = 0; i < res.api_keys_count; i++) {
-        if (res.api_keys[i].api_key != CLI_KAFKA_API_METADATA) continue;
-        *version_max = res.api_keys[i].max_version;
-        return 0;
-    }
-    strfmt(err, err_len, "ApiVersions: the broker lists no Metadata API");
-    return GR_EUNSUP;
+    return kafka_metadata_response_decode(r, version, res);
 }
 
-/* ========================================================================================== */
-/* Topic ids                                                                                  */
+int cli_kafka_client_cluster_id(struct cli_kafka_client *c, char *buf, size_t buf_len, char *err,
+                                size_t err_len)
+{
+    assert(buf_len > 0);
+    buf[0] = 0;
+    /* from v1 an empty topic list means none (v0: all) */
+    int16_t version =
+        cli_kafka_client_version(c, KAFKA_API_METADATA, 1, CLI_KAFKA_METADATA_VERSION_MAX);
+    if (version < 0) {
+        strfmt(err, err_len, "the broker supports no Metadata version from 1 to %d",
+               CLI_KAFKA_METADATA_VERSION_MAX);
+        return GR_EUNSUP;
+    }
+    if (version < CLI_KAFKA_METADATA_VERSION_CLUSTER_ID_MIN) return 0;
+    struct kafka_metadata_request req;
+    struct kafka_metadata_response res;
+    kafka_metadata_request_init(&req);
+    req.topics_count = 0;
+    req.allow_auto_topic_creation = false;
+    int rc = cli_kafka_client_call(c, KAFKA_API_METADATA, version, cli_kafka_encode_metadata, &req,
+                                   cli_kafka_decode_metadata, &res, err, err_len);
+    if (rc) return rc;
+    if (res.cluster_id.len < 0) return 0;
+    if ((size_t)res.cluster_id.len >= buf_len) {
+        strfmt(err, err_len, "Metadata: cluster id of %d bytes", res.cluster_id.len);
+        return GR_ERANGE;
+    }
+    memcpy(buf, res.cluster_id.ptr, (size_t)res.cluster_id.len);
+    buf[res.cluster_id.len] = 0;
+    return 0;
+}
 
 static int cli_topic_id_cmp(const void *a, const void *b)
 {
@@ -310,26 +503,24 @@ static int cli_topic_ids_fill(struct cli_topic_ids *m, const struct kafka_metada
     return 0;
 }
 
-/* The whole exchange with one connected server. */
-static int cli_topic_ids_ask(struct cli_kafka_conn *c, const char *const *topics, size_t topics_n,
+/* The Metadata exchange with one opened server. */
+static int cli_topic_ids_ask(struct cli_kafka_client *c, const char *const *topics, size_t topics_n,
                              struct cli_topic_ids *m, char *err, size_t err_len)
 {
-    struct gbuf resp;
-    struct arena arena;
-    struct kafka_reader r;
-    int16_t version_max = -1;
-    gbuf_init(&resp);
-    arena_init(&arena, 64 * 1024);
-    int rc = cli_kafka_metadata_version_max(c, &resp, &arena, &version_max, err, err_len);
-    if (rc) goto out;
-    if (version_max < CLI_KAFKA_METADATA_VERSION_IDS_MIN) {
-        strfmt(err, err_len, "the broker's Metadata v%d has no topic ids", version_max);
-        rc = GR_EUNSUP;
-        goto out;
+    int16_t version = cli_kafka_client_version(
+        c, KAFKA_API_METADATA, CLI_KAFKA_METADATA_VERSION_IDS_MIN, CLI_KAFKA_METADATA_VERSION_MAX);
+    if (version < 0) {
+        int16_t max = c->version_max[KAFKA_API_METADATA];
+        if (max < 0)
+            strfmt(err, err_len, "the broker lists no Metadata API");
+        else
+            strfmt(err, err_len, "the broker's Metadata v%d has no topic ids", max);
+        return GR_EUNSUP;
     }
-    int16_t version =
-        version_max < CLI_KAFKA_METADATA_VERSION_MAX ? version_max : CLI_KAFKA_METADATA_VERSION_MAX;
-
+    /* the request's topics live in a private arena: the client's is reset by every call */
+    struct arena arena;
+    arena_init(&arena, CLI_KAFKA_ARENA_BLOCK_BYTES);
+    int rc = 0;
     struct kafka_metadata_request req;
     kafka_metadata_request_init(&req);
     req.allow_auto_topic_creation = false; /* describing must never create */
@@ -343,24 +534,15 @@ static int cli_topic_ids_ask(struct cli_kafka_conn *c, const char *const *topics
         kafka_metadata_request_topic_init(&req.topics[i]);
         req.topics[i].name = KSTR(topics[i]);
     }
-    rc = cli_kafka_roundtrip(c, CLI_KAFKA_API_METADATA, version, cli_kafka_encode_metadata, &req,
-                             &resp, &arena, &r, err, err_len);
-    if (rc) goto out;
-
     struct kafka_metadata_response res;
-    kafka_metadata_response_init(&res);
-    rc = kafka_metadata_response_decode(&r, version, &res);
-    if (!rc) rc = r.err;
-    if (rc) {
-        strfmt(err, err_len, "Metadata v%d: %s", version, gr_strerror(rc));
-        goto out;
-    }
+    rc = cli_kafka_client_call(c, KAFKA_API_METADATA, version, cli_kafka_encode_metadata, &req,
+                               cli_kafka_decode_metadata, &res, err, err_len);
+    if (rc) goto out;
     rc = cli_topic_ids_fill(m, &res);
     if (rc) strfmt(err, err_len, "%s", gr_strerror(rc));
 
 out:
     arena_close(&arena);
-    gbuf_close(&resp);
     return rc;
 }
 
@@ -385,25 +567,20 @@ int cli_topic_ids_fetch(struct cli_topic_ids *m, const char *bootstrap, const ch
     int rc = GR_EINVAL;
     strfmt(err, err_len, "no bootstrap server");
     if (topics_n > INT32_MAX) return GR_EINVAL;
-    const char *s = bootstrap ? bootstrap : "";
-    for (int i = 0; *s && i < CLI_KAFKA_SERVERS_MAX; i++) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        char host[CLI_KAFKA_HOST_LEN_MAX], port[16];
-        struct cli_kafka_conn c = {.fd = -1, .correlation_id_next = 1};
-        c.deadline_ms = time_mono_ms() + timeout_ms;
-        if (cli_kafka_split_server(s, len, host, sizeof host, port, sizeof port)) {
-            strfmt(err, err_len, "bad bootstrap server \"%.*s\"", (int)len, s);
-            rc = GR_EINVAL;
-        } else if (!(rc = cli_kafka_connect(&c, host, port, err, err_len))) {
-            rc = cli_topic_ids_ask(&c, topics, topics_n, m, err, err_len);
-            cli_kafka_close(&c);
-            /* A broker too old for ids, or a local failure: another server will not help. */
-            if (rc == GR_EUNSUP || rc == GR_ENOMEM) break;
-            if (rc) cli_topic_ids_close(m);
-        }
+    const char *list = bootstrap ? bootstrap : "", *entry;
+    size_t len;
+    /* Unlike cli_kafka_client_new, a server that answers but fails the lookup passes the
+     * question on to the next one. */
+    for (int i = 0; i < CLI_KAFKA_SERVERS_MAX && cli_kafka_next_server(&list, &entry, &len); i++) {
+        struct cli_kafka_client c;
+        cli_kafka_client_init(&c, CLI_KAFKA_TOPIC_IDS_CLIENT_ID);
+        rc = cli_kafka_client_open(&c, entry, len, timeout_ms, err, err_len);
+        if (!rc) rc = cli_topic_ids_ask(&c, topics, topics_n, m, err, err_len);
+        cli_kafka_client_close(&c);
         if (!rc) return 0;
-        s = comma ? comma + 1 : s + len;
+        cli_topic_ids_close(m);
+        /* A broker too old for ids, or a local failure: another server will not help. */
+        if (rc == GR_EUNSUP || rc == GR_ENOMEM) break;
     }
     cli_topic_ids_close(m);
     return rc;

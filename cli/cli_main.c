@@ -20,6 +20,8 @@ static const struct cli_tool cli_tools[] = {
      "Produce records read from standard input (kafka-console-producer.sh)"},
     {"console-consumer", "kafka-console-consumer", cli_consumer_main,
      "Consume records and print them to standard output (kafka-console-consumer.sh)"},
+    {"metadata-quorum", "kafka-metadata-quorum", cli_quorum_main,
+     "Describe the KRaft metadata quorum (kafka-metadata-quorum.sh)"},
 };
 
 static void cli_main_usage(FILE *f)

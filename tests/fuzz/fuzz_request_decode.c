@@ -70,6 +70,7 @@ static void check_body(int16_t key, int16_t version, bool response, const uint8_
             DISPATCH_ONE(KAFKA_API_CREATE_PARTITIONS, create_partitions_request)
             DISPATCH_ONE(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs_request)
             DISPATCH_ONE(KAFKA_API_DESCRIBE_CLUSTER, describe_cluster_request)
+            DISPATCH_ONE(KAFKA_API_DESCRIBE_QUORUM, describe_quorum_request)
 #endif
         default:
             return;
@@ -92,6 +93,7 @@ static void check_body(int16_t key, int16_t version, bool response, const uint8_
         DISPATCH_ONE(KAFKA_API_CREATE_PARTITIONS, create_partitions_response)
         DISPATCH_ONE(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs_response)
         DISPATCH_ONE(KAFKA_API_DESCRIBE_CLUSTER, describe_cluster_response)
+        DISPATCH_ONE(KAFKA_API_DESCRIBE_QUORUM, describe_quorum_response)
 #endif
     default:
         return;

@@ -530,6 +530,9 @@ START_TEST(test_api_table_and_errors)
     ck_assert_int_eq(KAFKA_API_DESCRIBE_CLUSTER, 60);
     ck_assert_int_eq(kafka_request_header_version(KAFKA_API_DESCRIBE_CLUSTER, 0), 2);
     ck_assert_int_eq(kafka_response_header_version(KAFKA_API_DESCRIBE_CLUSTER, 0), 1);
+    ck_assert_int_eq(KAFKA_API_DESCRIBE_QUORUM, 55);
+    ck_assert_int_eq(kafka_request_header_version(KAFKA_API_DESCRIBE_QUORUM, 0), 2);
+    ck_assert_int_eq(kafka_response_header_version(KAFKA_API_DESCRIBE_QUORUM, 2), 1);
     const struct kafka_api_info *m = kafka_api_lookup(KAFKA_API_METADATA);
     ck_assert_ptr_nonnull(m);
     ck_assert_str_eq(m->name, "Metadata");
@@ -1168,6 +1171,60 @@ static void *build_describe_cluster_response(void)
     return m;
 }
 
+static void *build_describe_quorum_request(void)
+{
+    struct kafka_describe_quorum_request *m = alloc(1, sizeof(*m));
+    kafka_describe_quorum_request_init(m);
+    m->topics_count = 1;
+    NEW_ARRAY(m->topics, 1);
+    m->topics[0].topic_name = KSTR("__cluster_metadata");
+    m->topics[0].partitions_count = 1;
+    NEW_ARRAY(m->topics[0].partitions, 1);
+    m->topics[0].partitions[0].partition_index = 0;
+    return m;
+}
+
+/* A quorum of two voters (3 leads, 1 follows 4 records behind) and one observer (4). */
+static void *build_describe_quorum_response(void)
+{
+    struct kafka_describe_quorum_response *m = alloc(1, sizeof(*m));
+    kafka_describe_quorum_response_init(m);
+    m->error_code = 0;
+    m->error_message = KSTR_NULL;
+    m->topics_count = 1;
+    NEW_ARRAY(m->topics, 1);
+    m->topics[0].topic_name = KSTR("__cluster_metadata");
+    m->topics[0].partitions_count = 1;
+    NEW_ARRAY(m->topics[0].partitions, 1);
+    struct kafka_describe_quorum_response_partition_data *p = &m->topics[0].partitions[0];
+    kafka_describe_quorum_response_partition_data_init(p);
+    p->partition_index = 0;
+    p->error_message = KSTR("all good");
+    p->leader_id = 3;
+    p->leader_epoch = 7;
+    p->high_watermark = 1234;
+    p->current_voters_count = 2;
+    NEW_ARRAY(p->current_voters, 2);
+    p->current_voters[0] = (struct kafka_describe_quorum_response_replica_state){
+        3, uuid_of(3), 1240, 1700000000300, 1700000000300};
+    p->current_voters[1] = (struct kafka_describe_quorum_response_replica_state){
+        1, uuid_of(1), 1236, 1700000000250, 1700000000100};
+    p->observers_count = 1;
+    NEW_ARRAY(p->observers, 1);
+    p->observers[0] = (struct kafka_describe_quorum_response_replica_state){
+        4, uuid_of(4), 1200, 1700000000200, 1700000000000};
+    m->nodes_count = 2;
+    NEW_ARRAY(m->nodes, 2);
+    for (int i = 0; i < 2; i++) {
+        m->nodes[i].node_id = i ? 1 : 3;
+        m->nodes[i].listeners_count = 1;
+        NEW_ARRAY(m->nodes[i].listeners, 1);
+        m->nodes[i].listeners[0] = (struct kafka_describe_quorum_response_listener){
+            KSTR("CONTROLLER"), KSTR("localhost"), (uint16_t)(i ? 9093 : 9095)};
+    }
+    return m;
+}
+
 /* One message type, reached through wrappers with a uniform signature. */
 struct codec {
     const char *name;
@@ -1222,6 +1279,8 @@ CODEC(incremental_alter_configs_request, 44)
 CODEC(incremental_alter_configs_response, 44)
 CODEC(describe_cluster_request, 60)
 CODEC(describe_cluster_response, 60)
+CODEC(describe_quorum_request, 55)
+CODEC(describe_quorum_response, 55)
 
 static const struct codec codecs[] = {
     CODEC_ENTRY(api_versions_request, 18),
@@ -1254,6 +1313,8 @@ static const struct codec codecs[] = {
     CODEC_ENTRY(incremental_alter_configs_response, 44),
     CODEC_ENTRY(describe_cluster_request, 60),
     CODEC_ENTRY(describe_cluster_response, 60),
+    CODEC_ENTRY(describe_quorum_request, 55),
+    CODEC_ENTRY(describe_quorum_response, 55),
 };
 
 static const struct codec *codec_named(const char *name)
@@ -1776,6 +1837,96 @@ START_TEST(test_metadata_log_records)
 END_TEST
 
 /* ========================================================================================== */
+/* DescribeQuorum (55): what each version keeps of a quorum of 2 voters and 1 observer         */
+
+static void expect_replica_state(const struct kafka_describe_quorum_response_replica_state *got,
+                                 const struct kafka_describe_quorum_response_replica_state *want,
+                                 int16_t version)
+{
+    ck_assert_int_eq(got->replica_id, want->replica_id);
+    ck_assert(got->log_end_offset == want->log_end_offset);
+    if (version >= 1) {
+        ck_assert(got->last_fetch_timestamp == want->last_fetch_timestamp);
+        ck_assert(got->last_caught_up_timestamp == want->last_caught_up_timestamp);
+    } else { /* v0 has no timestamps: they decode as unknown */
+        ck_assert(got->last_fetch_timestamp == -1);
+        ck_assert(got->last_caught_up_timestamp == -1);
+    }
+    static const uint8_t zero_id[16];
+    ck_assert_mem_eq(got->replica_directory_id.b,
+                     version >= 2 ? want->replica_directory_id.b : zero_id, 16);
+}
+
+START_TEST(test_describe_quorum_response_versions)
+{
+    const struct kafka_describe_quorum_response *m = build_describe_quorum_response();
+    const struct kafka_describe_quorum_response_partition_data *mp = &m->topics[0].partitions[0];
+    for (int16_t v = 0; v <= 2; v++) {
+        struct kafka_writer w;
+        gbuf_reset(&buf);
+        kafka_writer_init(&w, &buf);
+        ck_assert_int_eq(kafka_describe_quorum_response_encode(&w, v, m), 0);
+        struct kafka_reader r;
+        reader_on(&r, buf.data, buf.len);
+        struct kafka_describe_quorum_response d;
+        ck_assert_int_eq(kafka_describe_quorum_response_decode(&r, v, &d), 0);
+        ck_assert_uint_eq(kafka_reader_left(&r), 0);
+
+        ck_assert_int_eq(d.error_code, 0);
+        ck_assert_int_eq(d.error_message.len, v >= 2 ? -1 : 0); /* null from v2, else absent */
+        ck_assert_int_eq(d.topics_count, 1);
+        ck_assert(kstr_eq(d.topics[0].topic_name, "__cluster_metadata"));
+        ck_assert_int_eq(d.topics[0].partitions_count, 1);
+        const struct kafka_describe_quorum_response_partition_data *p = &d.topics[0].partitions[0];
+        ck_assert_int_eq(p->partition_index, 0);
+        ck_assert_int_eq(p->error_code, 0);
+        if (v >= 2)
+            ck_assert(kstr_eq(p->error_message, "all good"));
+        else
+            ck_assert_int_eq(p->error_message.len, 0);
+        ck_assert_int_eq(p->leader_id, 3);
+        ck_assert_int_eq(p->leader_epoch, 7);
+        ck_assert(p->high_watermark == 1234);
+        ck_assert_int_eq(p->current_voters_count, 2);
+        for (int i = 0; i < 2; i++)
+            expect_replica_state(&p->current_voters[i], &mp->current_voters[i], v);
+        ck_assert_int_eq(p->observers_count, 1);
+        expect_replica_state(&p->observers[0], &mp->observers[0], v);
+
+        ck_assert_int_eq(d.nodes_count, v >= 2 ? 2 : 0);
+        for (int32_t i = 0; i < d.nodes_count; i++) {
+            ck_assert_int_eq(d.nodes[i].node_id, m->nodes[i].node_id);
+            ck_assert_int_eq(d.nodes[i].listeners_count, 1);
+            ck_assert(kstr_eq(d.nodes[i].listeners[0].name, "CONTROLLER"));
+            ck_assert(kstr_eq(d.nodes[i].listeners[0].host, "localhost"));
+            ck_assert_uint_eq(d.nodes[i].listeners[0].port, m->nodes[i].listeners[0].port);
+        }
+    }
+}
+END_TEST
+
+/* The request `gregor metadata-quorum` sends, byte for byte (the same in every version). */
+START_TEST(test_vector_describe_quorum_request)
+{
+    /* topics: 1 (compact: n + 1); topic_name "__cluster_metadata" (compact: 18 + 1) */
+    static const uint8_t want[] = {
+        0x02, 0x13, '_',  '_', 'c', 'l', 'u', 's', 't', 'e',  'r',
+        '_',  'm',  'e',  't', 'a', 'd', 'a', 't', 'a', 0x02, /* partitions: 1 */
+        0,    0,    0,    0,                                  /* partition_index 0 */
+        0x00, 0x00, 0x00, /* partition, topic and request tagged fields */
+    };
+    for (int16_t v = 0; v <= 2; v++) {
+        struct kafka_writer w;
+        gbuf_reset(&buf);
+        kafka_writer_init(&w, &buf);
+        ck_assert_int_eq(
+            kafka_describe_quorum_request_encode(&w, v, build_describe_quorum_request()), 0);
+        expect_bytes(&buf, want, sizeof(want));
+    }
+}
+END_TEST
+
+/* ========================================================================================== */
 
 static Suite *proto_codec_suite(void)
 {
@@ -1807,6 +1958,7 @@ static Suite *proto_codec_suite(void)
     tcase_add_test(msgs, test_null_in_non_nullable_version);
     tcase_add_test(msgs, test_tagged_fields_in_messages);
     tcase_add_test(msgs, test_metadata_log_records);
+    tcase_add_test(msgs, test_describe_quorum_response_versions);
     suite_add_tcase(s, msgs);
 
     TCase *vec = tcase_create("vectors");
@@ -1816,6 +1968,7 @@ static Suite *proto_codec_suite(void)
     tcase_add_test(vec, test_vector_api_versions_responses);
     tcase_add_test(vec, test_vector_produce_v3_request);
     tcase_add_test(vec, test_vector_metadata_v9_response);
+    tcase_add_test(vec, test_vector_describe_quorum_request);
     suite_add_tcase(s, vec);
     return s;
 }
