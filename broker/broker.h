@@ -24,8 +24,9 @@ struct broker_config {
 int broker_new(struct event_base *base, const struct broker_config *cfg, struct broker **out);
 /* Completes every delayed request, closes partition logs (the dir keeps them), frees. */
 void broker_free(struct broker *b);
-/* The broker reads the image through the controller; set once, before serving. */
-void broker_set_controller(struct broker *b, struct controller *c);
+/* The broker reads the image, and forwards admin requests, through its metadata client; set
+ * once, before serving. */
+void broker_set_md_client(struct broker *b, struct md_client *m);
 /* The controller listener that keeps the broker's partitions in step with the image. */
 struct controller_listener broker_controller_listener(struct broker *b);
 /* The frame callback for net_server_new (ctx = the broker). */

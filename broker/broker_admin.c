@@ -3,39 +3,124 @@
 #include "broker/broker_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RESOURCE_TOPIC 2
 #define RESOURCE_BROKER 4
 
+/* An admin request forwarded to the active controller, answered from its callback. */
+struct admin_pending {
+    struct broker *b;
+    struct net_slot *slot;
+    struct kafka_request_header hdr; /* api key, version, correlation id (strings unused) */
+    struct gbuf body;                /* the request body, to build an error answer */
+};
+
+/* The whole request failed (no controller in time): every item gets `ec`. */
+static void admin_error_response(struct admin_pending *ap, int16_t ec, struct kafka_writer *w,
+                                 struct arena *a)
+{
+    struct kafka_reader r;
+    kafka_reader_init(&r, ap->body.data, ap->body.len, a);
+    int16_t v = ap->hdr.api_version;
+    if (ap->hdr.api_key == KAFKA_API_CREATE_TOPICS) {
+        struct kafka_create_topics_request req;
+        struct kafka_create_topics_response resp;
+        kafka_create_topics_response_init(&resp);
+        if (kafka_create_topics_request_decode(&r, v, &req)) return;
+        resp.topics = arena_calloc(a, (size_t)GR_MAX(req.topics_count, 1), sizeof(*resp.topics));
+        resp.topics_count = resp.topics ? GR_MAX(req.topics_count, 0) : 0;
+        for (int32_t i = 0; i < resp.topics_count; i++) {
+            kafka_create_topics_response_creatable_topic_result_init(&resp.topics[i]);
+            resp.topics[i].name = req.topics[i].name;
+            resp.topics[i].error_code = ec;
+            resp.topics[i].error_message = KSTR(
+                ec == KAFKA_ERR_NOT_CONTROLLER
+                    ? "No active controller could take the request; retry."
+                    : "The controller quorum did not answer in time (is a majority of the "
+                      "controllers up?); retry.");
+        }
+        kafka_create_topics_response_encode(w, v, &resp);
+    } else {
+        struct kafka_delete_topics_request req;
+        struct kafka_delete_topics_response resp;
+        kafka_delete_topics_response_init(&resp);
+        if (kafka_delete_topics_request_decode(&r, v, &req)) return;
+        int32_t n = v >= 6 ? GR_MAX(req.topics_count, 0) : GR_MAX(req.topic_names_count, 0);
+        resp.responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp.responses));
+        resp.responses_count = resp.responses ? n : 0;
+        for (int32_t i = 0; i < resp.responses_count; i++) {
+            kafka_delete_topics_response_deletable_topic_result_init(&resp.responses[i]);
+            if (v >= 6) {
+                resp.responses[i].name = req.topics[i].name;
+                resp.responses[i].topic_id = req.topics[i].topic_id;
+            } else {
+                resp.responses[i].name = req.topic_names[i];
+            }
+            resp.responses[i].error_code = ec;
+        }
+        kafka_delete_topics_response_encode(w, v, &resp);
+    }
+}
+
+static void admin_forwarded(void *arg, int16_t ec, const uint8_t *resp, size_t len)
+{
+    struct admin_pending *ap = arg;
+    struct broker_req req = {.b = ap->b, .slot = ap->slot, .hdr = ap->hdr};
+    struct kafka_writer w;
+    broker_respond_begin(&req, &w);
+    if (ec == KAFKA_ERR_NONE) {
+        if (gbuf_append(w.buf, resp, len)) w.err = GR_ENOMEM;
+    } else {
+        struct arena a;
+        arena_init(&a, 4096);
+        admin_error_response(ap, ec, &w, &a);
+        arena_close(&a);
+    }
+    broker_respond_end(&req, &w);
+    gbuf_close(&ap->body);
+    free(ap);
+}
+
+/* CreateTopics and DeleteTopics: checked here, decided by the active controller. */
+static int admin_forward(struct broker_req *req, int32_t timeout_ms)
+{
+    const uint8_t *body = req->r.p;
+    size_t len = (size_t)(req->r.end - req->r.p);
+    struct admin_pending *ap = calloc(1, sizeof(*ap));
+    if (!ap) return -1;
+    ap->b = req->b;
+    ap->slot = req->slot;
+    ap->hdr = req->hdr;
+    ap->hdr.client_id = KSTR_NULL;
+    gbuf_init(&ap->body);
+    if (gbuf_append(&ap->body, body, len) ||
+        md_client_forward(req->b->mdc, req->hdr.api_key, req->hdr.api_version, body, len,
+                          GR_MAX(timeout_ms, 1000), admin_forwarded, ap)) {
+        gbuf_close(&ap->body);
+        free(ap);
+        return -1;
+    }
+    return 0;
+}
+
 int broker_handle_create_topics(struct broker_req *req)
 {
     int16_t v = req->hdr.api_version;
+    struct kafka_reader r = req->r;
     struct kafka_create_topics_request body;
-    if (kafka_create_topics_request_decode(&req->r, v, &body)) return -1;
-    struct kafka_create_topics_response resp;
-    kafka_create_topics_response_init(&resp);
-    controller_create_topics(req->b->ctrl, &body, v, &resp, req->arena);
-    struct kafka_writer w;
-    broker_respond_begin(req, &w);
-    kafka_create_topics_response_encode(&w, v, &resp);
-    broker_respond_end(req, &w);
-    return 0;
+    if (kafka_create_topics_request_decode(&r, v, &body)) return -1;
+    return admin_forward(req, body.timeout_ms);
 }
 
 int broker_handle_delete_topics(struct broker_req *req)
 {
     int16_t v = req->hdr.api_version;
+    struct kafka_reader r = req->r;
     struct kafka_delete_topics_request body;
-    if (kafka_delete_topics_request_decode(&req->r, v, &body)) return -1;
-    struct kafka_delete_topics_response resp;
-    kafka_delete_topics_response_init(&resp);
-    controller_delete_topics(req->b->ctrl, &body, v, &resp, req->arena);
-    struct kafka_writer w;
-    broker_respond_begin(req, &w);
-    kafka_delete_topics_response_encode(&w, v, &resp);
-    broker_respond_end(req, &w);
-    return 0;
+    if (kafka_delete_topics_request_decode(&r, v, &body)) return -1;
+    return admin_forward(req, body.timeout_ms);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -85,7 +170,7 @@ static void describe_topic(struct broker_req *req,
                            const struct kafka_describe_configs_request_describe_configs_resource *r,
                            struct kafka_describe_configs_response_describe_configs_result *out)
 {
-    const struct md_image *img = controller_image(req->b->ctrl);
+    const struct md_image *img = md_client_image(req->b->mdc);
     const struct md_topic *t =
         r->resource_name.len > 0
             ? md_image_topic(img, r->resource_name.ptr, (size_t)r->resource_name.len)

@@ -16,6 +16,7 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_CREATE_TOPICS, 0, 7, broker_handle_create_topics},
     {KAFKA_API_DELETE_TOPICS, 0, 6, broker_handle_delete_topics},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, broker_handle_describe_configs},
+    {KAFKA_API_DESCRIBE_QUORUM, 0, 2, broker_handle_describe_quorum},
 };
 const size_t broker_api_count = GR_ARRAY_LEN(broker_apis);
 
@@ -44,6 +45,18 @@ struct broker_partition *broker_partition_find(struct broker *b, struct kafka_st
     struct broker_topic *t = broker_topic_find(b, topic.ptr, (size_t)topic.len);
     if (!t || partition < 0 || partition >= t->partition_count) return NULL;
     return &t->partitions[partition];
+}
+
+int16_t broker_lead_error(struct broker *b, const struct broker_topic *t, int32_t partition)
+{
+    if (!t || partition < 0 || partition >= t->partition_count)
+        return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const struct md_topic *mt = md_image_topic(md_client_image(b->mdc), t->name, strlen(t->name));
+    const struct md_partition *mp = mt ? md_topic_partition(mt, partition) : NULL;
+    if (!mp) return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (mp->leader != b->cfg.node_id || !t->partitions[partition].log)
+        return mp->leader < 0 ? KAFKA_ERR_LEADER_NOT_AVAILABLE : KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+    return KAFKA_ERR_NONE;
 }
 
 char *broker_strdup(struct broker_req *req, struct kafka_str s)
@@ -93,15 +106,19 @@ static void on_topic_created(void *arg, const struct md_topic *mt)
         struct broker_partition *p = &t->partitions[i];
         p->topic = t;
         p->id = i;
+        t->partition_count = i + 1;
+        const struct md_partition *mp = &mt->partitions[i];
+        bool replica = false;
+        for (int32_t k = 0; k < mp->replica_count; k++) replica |= mp->replicas[k] == b->cfg.node_id;
+        if (!replica) continue; /* hosted elsewhere */
         char err[256];
         if (storage_log_open(b->cfg.log_dir, mt->name, i, &mt->id, &lc, now, &p->log, err,
                              sizeof err)) {
             LOG_ERROR("broker", "cannot open log of %s-%d: %s", mt->name, i, err);
             continue;
         }
-        /* one replica: everything in the log is committed */
+        /* until replication (issue #4): everything in the leader's log is committed */
         p->high_watermark = storage_log_end_offset(p->log);
-        t->partition_count = i + 1;
     }
     broker_topic_resolve_configs(b, t, mt);
     size_t h = gr_hash(t->name, strlen(t->name)) % b->bucket_count;
@@ -182,9 +199,9 @@ int broker_new(struct event_base *base, const struct broker_config *cfg, struct 
     return 0;
 }
 
-void broker_set_controller(struct broker *b, struct controller *c)
+void broker_set_md_client(struct broker *b, struct md_client *m)
 {
-    b->ctrl = c;
+    b->mdc = m;
 }
 
 void broker_free(struct broker *b)

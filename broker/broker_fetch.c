@@ -16,7 +16,8 @@ struct fetch_part {
     int32_t partition;
     int64_t offset;
     int32_t max_bytes;
-    struct broker_partition *p; /* NULL when unknown or deleted */
+    struct broker_partition *p; /* NULL when unknown, deleted or not led here */
+    int16_t error;              /* why p is NULL */
 };
 
 struct fetch_topic {
@@ -54,7 +55,7 @@ static int32_t fetch_partition(const struct fetch_part *fp, int32_t budget, bool
     out->records = (struct kafka_records){(const uint8_t *)"", 0, -1, 0};
     struct broker_partition *p = fp->p;
     if (!p || !p->log) {
-        out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_code = fp->error ? fp->error : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         return 0;
     }
     out->high_watermark = p->high_watermark;
@@ -310,9 +311,8 @@ int broker_handle_fetch(struct broker_req *req)
             fp->partition = rp->partition;
             fp->offset = rp->fetch_offset;
             fp->max_bytes = rp->partition_max_bytes;
-            fp->p = t && rp->partition >= 0 && rp->partition < t->partition_count
-                        ? &t->partitions[rp->partition]
-                        : NULL;
+            fp->error = broker_lead_error(req->b, t, rp->partition);
+            fp->p = fp->error ? NULL : &t->partitions[rp->partition];
         }
     }
     struct kafka_fetch_response resp;

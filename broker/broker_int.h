@@ -51,7 +51,7 @@ struct broker_api {
 struct broker {
     struct event_base *base;
     struct broker_config cfg;
-    struct controller *ctrl;
+    struct md_client *mdc;
     struct broker_topic **buckets;
     size_t bucket_count;
     struct arena arena; /* per synchronous request, reset after each */
@@ -71,6 +71,10 @@ const struct broker_api *broker_api_find(int16_t key);
 struct broker_topic *broker_topic_find(struct broker *b, const char *name, size_t len);
 struct broker_partition *broker_partition_find(struct broker *b, struct kafka_str topic,
                                                int32_t partition);
+/* KAFKA_ERR_NONE when this broker leads partition `partition` of t (t may be NULL) and hosts
+ * its log; else the error for the client: UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, or
+ * NOT_LEADER_OR_FOLLOWER (the client refreshes its metadata and goes to the leader). */
+int16_t broker_lead_error(struct broker *b, const struct broker_topic *t, int32_t partition);
 /* Encodes the response header then calls encode_body; finishes the slot. */
 void broker_respond_begin(struct broker_req *req, struct kafka_writer *w);
 void broker_respond_end(struct broker_req *req, struct kafka_writer *w);
@@ -86,6 +90,7 @@ int broker_handle_list_offsets(struct broker_req *req);
 int broker_handle_create_topics(struct broker_req *req);
 int broker_handle_delete_topics(struct broker_req *req);
 int broker_handle_describe_configs(struct broker_req *req);
+int broker_handle_describe_quorum(struct broker_req *req);
 
 /* Delayed fetch support (broker_fetch.c). */
 void broker_partition_appended(struct broker *b, struct broker_partition *p);

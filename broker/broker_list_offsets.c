@@ -21,8 +21,9 @@ static void list_partition(struct broker_req *req, struct broker_topic *t,
         t && rp->partition_index >= 0 && rp->partition_index < t->partition_count
             ? &t->partitions[rp->partition_index]
             : NULL;
-    if (!p || !p->log) {
-        out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    int16_t lead = broker_lead_error(req->b, t, rp->partition_index);
+    if (lead) {
+        out->error_code = lead;
         return;
     }
     out->leader_epoch = 0;

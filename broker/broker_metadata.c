@@ -67,7 +67,7 @@ static void fill_partitions(struct broker_req *req, const struct md_topic *t,
         const struct md_partition *p = &t->partitions[i];
         struct kafka_metadata_response_partition *rp = &rt->partitions[i];
         kafka_metadata_response_partition_init(rp);
-        rp->error_code = KAFKA_ERR_NONE;
+        rp->error_code = p->leader < 0 ? KAFKA_ERR_LEADER_NOT_AVAILABLE : KAFKA_ERR_NONE;
         rp->partition_index = p->id;
         rp->leader_id = p->leader;
         rp->leader_epoch = p->leader_epoch;
@@ -110,16 +110,15 @@ static void metadata_requested_topic(struct broker_req *req, const struct md_ima
     const struct md_topic *t = NULL;
     if (rq->name.len >= 0) t = md_image_topic(img, rq->name.ptr, (size_t)rq->name.len);
     else t = md_image_topic_by_id(img, (const struct gr_uuid *)rq->topic_id.b);
-    if (!t && rq->name.len > 0 && allow_create) {
-        int16_t ec = controller_auto_create_topic(req->b->ctrl, rq->name.ptr, (size_t)rq->name.len);
-        t = md_image_topic(img, rq->name.ptr, (size_t)rq->name.len);
-        if (!t) {
-            kafka_metadata_response_topic_init(rt);
-            rt->name = rq->name;
-            rt->error_code = ec ? ec : KAFKA_ERR_LEADER_NOT_AVAILABLE;
-            rt->topic_authorized_operations = INT32_MIN;
-            return;
-        }
+    if (!t && rq->name.len > 0 && allow_create &&
+        !md_topic_name_invalid(rq->name.ptr, (size_t)rq->name.len)) {
+        /* as Kafka: ask the controller to create it and tell the client to retry */
+        md_client_auto_create(req->b->mdc, rq->name.ptr, (size_t)rq->name.len);
+        kafka_metadata_response_topic_init(rt);
+        rt->name = rq->name;
+        rt->error_code = KAFKA_ERR_LEADER_NOT_AVAILABLE;
+        rt->topic_authorized_operations = INT32_MIN;
+        return;
     }
     if (t) {
         fill_topic(req, t, rt);
@@ -140,22 +139,28 @@ int broker_handle_metadata(struct broker_req *req)
     int16_t v = req->hdr.api_version;
     struct kafka_metadata_request body;
     if (kafka_metadata_request_decode(&req->r, v, &body)) return -1;
-    const struct md_image *img = controller_image(req->b->ctrl);
+    const struct md_image *img = md_client_image(req->b->mdc);
     struct kafka_metadata_response resp;
     kafka_metadata_response_init(&resp);
     resp.brokers = arena_calloc(req->arena, (size_t)GR_MAX(img->broker_count, 1),
                                 sizeof(*resp.brokers));
     if (!resp.brokers) return -1;
-    resp.brokers_count = img->broker_count;
+    /* only unfenced brokers, as Kafka lists them; controller_id is one of them (clients send
+     * admin requests there, and the broker forwards them to the active controller) */
+    resp.brokers_count = 0;
+    resp.controller_id = -1;
     for (int32_t i = 0; i < img->broker_count; i++) {
-        kafka_metadata_response_broker_init(&resp.brokers[i]);
-        resp.brokers[i].node_id = img->brokers[i].id;
-        resp.brokers[i].host = KSTR(img->brokers[i].host);
-        resp.brokers[i].port = img->brokers[i].port;
-        resp.brokers[i].rack = img->brokers[i].rack ? KSTR(img->brokers[i].rack) : KSTR_NULL;
+        const struct md_broker *br = &img->brokers[i];
+        if (br->fenced) continue;
+        struct kafka_metadata_response_broker *rb = &resp.brokers[resp.brokers_count++];
+        kafka_metadata_response_broker_init(rb);
+        rb->node_id = br->id;
+        rb->host = KSTR(br->host);
+        rb->port = br->port;
+        rb->rack = br->rack ? KSTR(br->rack) : KSTR_NULL;
+        if (resp.controller_id < 0 || br->id == req->b->cfg.node_id) resp.controller_id = br->id;
     }
     resp.cluster_id = KSTR(img->cluster_id_str);
-    resp.controller_id = req->b->cfg.node_id; /* always a live broker id, as clients need */
     resp.cluster_authorized_operations = INT32_MIN;
     bool all = body.topics_count < 0 || (v == 0 && body.topics_count == 0);
     bool allow_create = req->b->auto_create && (v < 4 || body.allow_auto_topic_creation);

@@ -49,8 +49,9 @@ static void produce_partition(struct broker_req *req,
     pr->log_start_offset = -1;
     struct broker_partition *p =
         t && pd->index >= 0 && pd->index < t->partition_count ? &t->partitions[pd->index] : NULL;
-    if (!p || !p->log) {
-        pr->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    int16_t lead = broker_lead_error(b, t, pd->index);
+    if (lead) {
+        pr->error_code = lead;
         return;
     }
     if (pd->records.len <= 0) {

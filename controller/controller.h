@@ -4,11 +4,14 @@
  * controller that turns admin requests into metadata records, commits them to the metadata log
  * and applies them to the image.
  *
- * The metadata log is `<metadata.log.dir>/__cluster_metadata-0`, a log of record batches whose
- * record values are metadata records (see controller_records.c for the framing).  In this
- * version the quorum has one voter: a record is committed once it is written and fsynced, and
- * it is applied to the image right after.  Issue #3 replaces the commit step with Raft; the
- * image and everything that reads it stay as they are.
+ * The metadata log is a Raft log (raft/) in `<log.dirs>/__cluster_metadata-0`, replicated by
+ * the controller quorum (controller.quorum.voters).  Every entry is one record batch whose
+ * record values are metadata records (controller_records.c), so one admin operation commits
+ * whole or not at all.  The active controller (the Raft leader) decides: it validates a
+ * request against its image, proposes the records, and answers once they are committed and
+ * applied.  Every node applies the same committed entries, in order, to its own image:
+ * controllers from their Raft log, brokers from FetchMetadata (md_client).  Snapshots are the
+ * image written as the records that rebuild it.
  *
  * Threading: one thread (the node's event loop).
  */
@@ -17,6 +20,7 @@
 
 #include "common/common.h"
 #include "proto/proto.h"
+#include "proto/proto_control.h"
 #include "storage/storage.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -97,9 +101,13 @@ struct md_topic {
 
 struct md_broker {
     int32_t id;
-    char *host;
+    char *host; /* the broker's advertised client endpoint */
     int32_t port;
     char *rack; /* NULL if none */
+    int64_t epoch; /* the metadata offset of its registration */
+    struct gr_uuid incarnation;
+    bool fenced;
+    bool in_controlled_shutdown;
 };
 
 struct md_image {
@@ -108,13 +116,17 @@ struct md_image {
     size_t topic_count;
     struct md_broker *brokers;
     int32_t broker_count;
-    int64_t applied_offset; /* offset of the last applied metadata record, -1 if none */
+    int64_t applied_offset; /* metadata-log offset (Raft index) of the last applied entry, -1 */
     struct gr_uuid cluster_id;
     char cluster_id_str[23];
 };
 
 struct md_topic *md_image_topic(const struct md_image *img, const char *name, size_t name_len);
 struct md_topic *md_image_topic_by_id(const struct md_image *img, const struct gr_uuid *id);
+/* A registered broker, or NULL. */
+const struct md_broker *md_image_broker(const struct md_image *img, int32_t id);
+/* A partition of a topic, or NULL. */
+const struct md_partition *md_topic_partition(const struct md_topic *t, int32_t id);
 /* Calls fn for every topic (order unspecified). */
 void md_image_foreach(const struct md_image *img, void (*fn)(void *arg, struct md_topic *t),
                       void *arg);
@@ -123,49 +135,112 @@ void md_image_foreach(const struct md_image *img, void (*fn)(void *arg, struct m
  * legal, else the reason. */
 const char *md_topic_name_invalid(const char *name, size_t len);
 
-/* ------------------------------------------------------------------------------------------ */
-/* Controller                                                                                  */
-
-struct controller;
 
 /* Observers of applied changes (the broker creates and deletes partition logs from these).
- * Called after the image has changed. */
+ * Called after the image has changed (topic_deleting: just before the topic goes). */
 struct controller_listener {
     void *arg;
     void (*topic_created)(void *arg, const struct md_topic *t);
-    void (*topic_deleting)(void *arg, const struct md_topic *t); /* before removal */
+    void (*topic_deleting)(void *arg, const struct md_topic *t);
     void (*topic_config_changed)(void *arg, const struct md_topic *t);
 };
 
-struct controller_config {
-    const struct props *broker; /* effective broker config, borrowed for the lifetime */
-    int32_t node_id;
-    struct storage_dir *metadata_dir; /* holds __cluster_metadata-0; borrowed */
-    struct gr_uuid cluster_id;
-    const char *advertised_host; /* this node's client endpoint, for the image's broker list */
-    int32_t advertised_port;
+/* ------------------------------------------------------------------------------------------ */
+/* The quorum controller (nodes with process.roles containing `controller`)                    */
+
+struct event_base;
+struct net_conn;
+struct net_slot;
+
+#define CONTROLLER_VOTERS_MAX 16
+
+struct controller_voter {
+    int32_t id;
+    char host[256];
+    int port;
 };
 
-/* Opens the metadata log, replays it into the image and registers this node as a broker.
- * Returns 0 or GR_E* with a message in err. */
-int controller_open(const struct controller_config *cfg, const struct controller_listener *l,
-                    struct controller **out, char *err, size_t err_len);
-void controller_free(struct controller *c);
-const struct md_image *controller_image(const struct controller *c);
-/* Replays the image's topics to the listener (start-up: the broker opens the existing logs). */
-void controller_replay_topics(struct controller *c);
+/* Parses controller.quorum.voters ("1@host:9093,2@host:9093").  Returns the count (>= 1), or
+ * -1 with a message in err. */
+int controller_parse_voters(const char *spec, struct controller_voter *out, int max, char *err,
+                            size_t err_len);
 
-/* Admin operations: decode-free, operating on the generated request structs; they fill the
- * matching response entries (error codes and messages are Kafka's).  `a` supplies memory for
- * response strings. */
-void controller_create_topics(struct controller *c, const struct kafka_create_topics_request *req,
-                              int16_t version, struct kafka_create_topics_response *resp,
-                              struct arena *a);
-void controller_delete_topics(struct controller *c, const struct kafka_delete_topics_request *req,
-                              int16_t version, struct kafka_delete_topics_response *resp,
-                              struct arena *a);
-/* Auto-creation (Metadata / Produce on an unknown topic when auto.create.topics.enable):
- * creates with num.partitions and default.replication.factor.  Returns a Kafka error code. */
-int16_t controller_auto_create_topic(struct controller *c, const char *name, size_t len);
+struct controller_config {
+    const struct props *broker; /* effective node config, borrowed for the lifetime */
+    int32_t node_id;
+    const char *log_dir;        /* the metadata log is <log_dir>/__cluster_metadata-0 */
+    struct gr_uuid cluster_id;
+    const struct controller_voter *voters;
+    int n_voters;
+};
+
+struct controller;
+
+/* Opens the durable Raft log, restores the image from its snapshot and entries, and starts
+ * the Raft core (a follower; it elects a leader with the other voters).  Nothing is served
+ * until controller_on_frame is wired to the controller listener. */
+int controller_open(struct event_base *base, const struct controller_config *cfg,
+                    struct controller **out, char *err, size_t err_len);
+/* Hands leadership to another voter if this node leads (clean shutdown), then frees. */
+void controller_free(struct controller *c);
+/* net_frame_fn of the controller listener (ctx = the controller): Raft messages and the
+ * control-plane RPCs (broker registration, heartbeats, metadata fetches, forwarded requests,
+ * DescribeQuorum). */
+int controller_on_frame(void *ctx, struct net_conn *conn, struct net_slot *slot,
+                        uint8_t *payload, size_t len);
+/* For the node's log line and tests. */
+const struct md_image *controller_image(const struct controller *c);
+bool controller_is_leader(const struct controller *c);
+/* Clean shutdown: hands leadership to the most caught-up other voter.  GR_EINVAL when this
+ * node does not lead or is the only voter. */
+int controller_transfer_leadership(struct controller *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The metadata client (nodes with the `broker` role)                                          */
+
+struct md_client;
+
+struct md_client_config {
+    const struct props *broker; /* effective node config, borrowed */
+    int32_t node_id;
+    struct gr_uuid cluster_id;
+    const char *host; /* the advertised client endpoint */
+    int32_t port;
+    const struct controller_voter *voters;
+    int n_voters;
+};
+
+/* Called once, when this broker has caught up and the controller has unfenced it. */
+typedef void (*md_client_ready_fn)(void *arg);
+
+/* Starts following the committed metadata log (applying it to this node's own image and
+ * telling the listener), registers the broker with the active controller and heartbeats. */
+int md_client_new(struct event_base *base, const struct md_client_config *cfg,
+                  const struct controller_listener *l, md_client_ready_fn on_ready,
+                  void *ready_arg, struct md_client **out);
+void md_client_free(struct md_client *m);
+const struct md_image *md_client_image(const struct md_client *m);
+
+/* Forwards a Kafka admin request body (CreateTopics, DeleteTopics, ...) to the active
+ * controller.  cb gets the Kafka response body (valid during the call) once the change is
+ * committed AND applied to this node's image, or err != 0 with kafka_error set to a retriable
+ * Kafka error (NOT_CONTROLLER, REQUEST_TIMED_OUT) when the quorum could not answer in time. */
+typedef void (*md_client_forward_fn)(void *arg, int16_t kafka_error, const uint8_t *resp,
+                                     size_t len);
+int md_client_forward(struct md_client *m, int16_t api_key, int16_t api_version,
+                      const uint8_t *body, size_t len, int64_t timeout_ms,
+                      md_client_forward_fn cb, void *arg);
+
+/* Asks the active controller to auto-create a topic with the defaults; fire and forget. */
+void md_client_auto_create(struct md_client *m, const char *name, size_t len);
+
+/* DescribeQuorum through the active controller.  resp is NULL on failure. */
+typedef void (*md_client_quorum_fn)(void *arg, const Gregor__Control__DescribeQuorumResponse *resp);
+int md_client_describe_quorum(struct md_client *m, md_client_quorum_fn cb, void *arg);
+
+/* Controlled shutdown: asks the controller to move this broker's leaderships and fence it;
+ * done(arg) runs when it has (or after timeout_ms). */
+void md_client_shutdown(struct md_client *m, int64_t timeout_ms, void (*done)(void *arg),
+                        void *arg);
 
 #endif

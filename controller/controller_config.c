@@ -20,6 +20,19 @@ const struct cfg_def cfg_broker_defs[] = {
      "Roles of this node: broker, controller, or broker,controller (combined)."},
     {"controller.quorum.voters", CFG_LIST, "", CFG_SCOPE_BROKER, NULL, 0,
      "The metadata quorum's voters as id@host:port,..."},
+    {"controller.quorum.election.timeout.ms", CFG_INT, "1000", CFG_SCOPE_BROKER, NULL, 10,
+     "How long a controller waits without hearing from a leader before it starts an election "
+     "(each timeout is drawn from [this, 2 x this))."},
+    {"broker.session.timeout.ms", CFG_INT, "9000", CFG_SCOPE_BROKER, NULL, 1,
+     "A broker that has not heartbeated to the active controller for this long is fenced: "
+     "its leaderships move and Metadata stops listing it."},
+    {"broker.heartbeat.interval.ms", CFG_INT, "2000", CFG_SCOPE_BROKER, NULL, 1,
+     "How often a broker heartbeats to the active controller."},
+    {"metadata.log.max.record.bytes.between.snapshots", CFG_LONG, "20971520", CFG_SCOPE_BROKER,
+     NULL, 1, "A controller snapshots the metadata image once this many bytes of records were "
+     "committed since the last snapshot, and truncates the log behind it."},
+    {"metadata.log.segment.bytes", CFG_INT, "1073741824", CFG_SCOPE_BROKER, NULL, 1024,
+     "Size of a metadata log segment file; whole segments behind a snapshot are deleted."},
     {"controller.quorum.bootstrap.servers", CFG_LIST, "", CFG_SCOPE_IGNORED, NULL, 0,
      "Accepted for compatibility; voters are read from controller.quorum.voters."},
     {"listeners", CFG_LIST, "PLAINTEXT://:9092", CFG_SCOPE_BROKER, NULL, 0,

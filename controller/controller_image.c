@@ -129,17 +129,20 @@ int md_topic_set_partition(struct md_topic *t, const struct md_partition *p)
     return 0;
 }
 
-int md_image_set_broker(struct md_image *img, int32_t id, const char *host, int32_t port,
-                        const char *rack)
+struct md_broker *md_image_set_broker(struct md_image *img, int32_t id, const char *host,
+                                     int32_t port, const char *rack)
 {
-    struct md_broker *b = NULL;
-    for (int32_t i = 0; i < img->broker_count; i++)
-        if (img->brokers[i].id == id) b = &img->brokers[i];
+    struct md_broker *b = (struct md_broker *)md_image_broker(img, id);
     if (!b) {
         struct md_broker *nb = realloc(img->brokers, sizeof(*nb) * (size_t)(img->broker_count + 1));
-        if (!nb) return GR_ENOMEM;
+        if (!nb) return NULL;
         img->brokers = nb;
-        b = &nb[img->broker_count++];
+        /* kept sorted by id: Metadata lists brokers in a stable order */
+        int32_t at = 0;
+        while (at < img->broker_count && nb[at].id < id) at++;
+        memmove(&nb[at + 1], &nb[at], sizeof(*nb) * (size_t)(img->broker_count - at));
+        img->broker_count++;
+        b = &nb[at];
         memset(b, 0, sizeof(*b));
     }
     free(b->host);
@@ -148,7 +151,30 @@ int md_image_set_broker(struct md_image *img, int32_t id, const char *host, int3
     b->host = strdup(host);
     b->port = port;
     b->rack = rack ? strdup(rack) : NULL;
-    return b->host ? 0 : GR_ENOMEM;
+    return b->host ? b : NULL;
+}
+
+const struct md_broker *md_image_broker(const struct md_image *img, int32_t id)
+{
+    for (int32_t i = 0; i < img->broker_count; i++)
+        if (img->brokers[i].id == id) return &img->brokers[i];
+    return NULL;
+}
+
+const struct md_partition *md_topic_partition(const struct md_topic *t, int32_t id)
+{
+    if (id < 0 || id >= t->partition_count) return NULL;
+    return &t->partitions[id];
+}
+
+/* Empties the image (topics and brokers), keeping the cluster id. */
+void md_image_clear(struct md_image *img)
+{
+    struct gr_uuid cid = img->cluster_id;
+    md_image_close(img);
+    md_image_init(img);
+    img->cluster_id = cid;
+    gr_uuid_to_base64(&cid, img->cluster_id_str);
 }
 
 const char *md_topic_name_invalid(const char *name, size_t len)

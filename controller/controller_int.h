@@ -12,6 +12,7 @@ enum md_record_type {
     MD_REC_CONFIG = 4,
     MD_REC_REMOVE_TOPIC = 9,
     MD_REC_FEATURE_LEVEL = 12,
+    MD_REC_BROKER_CHANGE = 17,
 };
 #define MD_RESOURCE_TOPIC 2
 #define MD_RESOURCE_BROKER 4
@@ -24,15 +25,25 @@ struct md_created {
     int n;
 };
 
-struct controller {
-    struct controller_config cfg;
-    struct controller_listener listener;
+/* A replica of the metadata state: the image, plus what applying needs.  The quorum
+ * controller and the broker-side md_client each own one. */
+struct md_state {
     struct md_image image;
-    struct storage_log *log; /* __cluster_metadata-0 */
-    struct arena arena;      /* scratch for decoding and building records */
+    struct controller_listener listener; /* may be all NULL */
+    struct arena arena;                  /* scratch for decoding records */
     struct gbuf scratch;
-    struct md_created created; /* scratch of controller_apply_batch */
+    struct md_created created;
 };
+int md_state_init(struct md_state *s, const struct gr_uuid *cluster_id,
+                  const struct controller_listener *l);
+void md_state_close(struct md_state *s);
+/* Applies the record batch of the committed entry at `index` (every record in it). */
+int md_state_apply(struct md_state *s, uint64_t index, const uint8_t *batch, size_t n);
+/* Writes the image as one record batch that rebuilds it (a snapshot's data). */
+int md_state_snapshot(const struct md_state *s, struct gbuf *out);
+/* Replaces the image with a snapshot taken at `index`, telling the listener which topics
+ * appeared, went, or changed configs. */
+int md_state_load_snapshot(struct md_state *s, uint64_t index, const uint8_t *data, size_t n);
 
 int md_image_init(struct md_image *img);
 void md_image_close(struct md_image *img);
@@ -40,8 +51,9 @@ struct md_topic *md_image_add_topic(struct md_image *img, const char *name, size
                                     const struct gr_uuid *id);
 void md_image_remove_topic(struct md_image *img, struct md_topic *t);
 int md_topic_set_partition(struct md_topic *t, const struct md_partition *p);
-int md_image_set_broker(struct md_image *img, int32_t id, const char *host, int32_t port,
-                        const char *rack);
+struct md_broker *md_image_set_broker(struct md_image *img, int32_t id, const char *host,
+                                     int32_t port, const char *rack);
+void md_image_clear(struct md_image *img);
 
 /* A batch of metadata records being built: each record value is
  *   uvarint type | uvarint version | body (the generated flexible encoding)            */
@@ -58,11 +70,125 @@ void md_batch_add_partition(struct md_batch *b, const struct gr_uuid *topic_id, 
 void md_batch_add_config(struct md_batch *b, int8_t resource_type, struct kafka_str resource,
                          struct kafka_str name, struct kafka_str value);
 void md_batch_add_remove_topic(struct md_batch *b, const struct gr_uuid *topic_id);
+/* A partition's whole state (creation, and later changes of leader or ISR). */
+void md_batch_add_partition_state(struct md_batch *b, const struct gr_uuid *topic_id,
+                                  const struct md_partition *p);
+void md_batch_add_register_broker(struct md_batch *b, const struct md_broker *br);
+/* fenced: 1 fence, -1 unfence, 0 no change; shutdown: 1 entering controlled shutdown. */
+void md_batch_add_broker_change(struct md_batch *b, int32_t id, int64_t epoch, int8_t fenced,
+                                int8_t shutdown);
+/* Finishes the batch into out (appended).  Returns 0, or b->err / GR_ENOMEM. */
+int md_batch_finish(struct md_batch *b, struct gbuf *out);
 
-/* Commits a batch: appends it to the metadata log, fsyncs, then applies every record to the
- * image and tells the listener.  Returns 0 or GR_E* (nothing applied on failure). */
-int controller_commit(struct controller *c, struct md_batch *b);
-/* Applies the records of one stored batch (replay and commit share this). */
-int controller_apply_batch(struct controller *c, const uint8_t *batch, size_t n, bool notify);
+/* ------------------------------------------------------------------------------------------ */
+/* The quorum controller                                                                       */
+
+struct raft;
+struct raft_io_log;
+struct raft_transport;
+struct event;
+
+enum ctrl_op_kind {
+    CTRL_OP_FORWARD,  /* a Kafka admin request forwarded by a broker */
+    CTRL_OP_REGISTER, /* BrokerRegistration */
+    CTRL_OP_FENCE,    /* session expired */
+    CTRL_OP_UNFENCE,  /* caught up */
+    CTRL_OP_SHUTDOWN, /* controlled shutdown asked for in a heartbeat */
+};
+
+/* One change the active controller makes, in order, one at a time: it is decided against the
+ * image (which holds every earlier change, committed and applied), proposed as one entry, and
+ * answered when that entry is applied (or failed when leadership is lost). */
+struct ctrl_op {
+    struct ctrl_op *next;
+    enum ctrl_op_kind kind;
+    struct net_slot *slot; /* the RPC to answer; NULL for internal ops */
+    uint64_t correlation_id;
+    int32_t broker_id;
+    int64_t broker_epoch;
+    /* FORWARD */
+    int16_t api_key, api_version;
+    struct gbuf body;     /* request body (the decoded request holds views into it) */
+    struct gbuf out;      /* response body once decided */
+    struct arena arena;   /* the decoded request and response */
+    void *req, *resp;     /* kafka_*_request / _response, in arena */
+    /* REGISTER */
+    struct md_broker reg; /* host, rack owned by the op */
+    /* proposed at */
+    uint64_t index, term;
+};
+
+struct ctrl_session {
+    int32_t id;
+    int64_t epoch;
+    int64_t last_heartbeat_ms; /* monotonic */
+    int64_t last_heartbeat_wall_ms;
+    int64_t metadata_offset;
+    bool op_pending; /* a fence/unfence/shutdown op is queued */
+};
+
+struct ctrl_fetch; /* a parked FetchMetadata */
+
+struct controller {
+    struct controller_config cfg;
+    struct controller_voter voters[CONTROLLER_VOTERS_MAX];
+    struct event_base *base;
+    struct md_state st;
+    struct raft *raft;
+    struct raft_io_log *log;
+    struct raft_transport *transport;
+    struct event *ev_drive, *ev_tick;
+    struct arena rpc_arena;
+    struct gbuf out;
+    /* the latest snapshot (what a broker behind it is sent) */
+    struct gbuf snap;
+    uint64_t snap_index, snap_term;
+    uint64_t bytes_since_snapshot;
+    uint64_t snapshot_bytes_max;  /* metadata.log.max.record.bytes.between.snapshots */
+    /* leadership */
+    bool leader;
+    uint64_t term;
+    uint64_t ready_index; /* ops wait until this (the new leader's noop) is applied */
+    struct ctrl_op *ops_head, *ops_tail;
+    bool op_in_flight;
+    struct ctrl_session sessions[64];
+    int n_sessions;
+    int64_t session_timeout_ms;
+    int64_t last_contact_wall[CONTROLLER_VOTERS_MAX];
+    int64_t caught_up_wall[CONTROLLER_VOTERS_MAX];
+    struct ctrl_fetch *fetches;
+    int64_t now_ms;
+};
+
+/* controller_ops.c */
+void ctrl_ops_run(struct controller *c);
+void ctrl_ops_applied(struct controller *c, uint64_t index, uint64_t term);
+void ctrl_ops_fail_all(struct controller *c);
+void ctrl_op_enqueue(struct controller *c, struct ctrl_op *op);
+struct ctrl_op *ctrl_op_new(enum ctrl_op_kind kind);
+void ctrl_op_free(struct ctrl_op *op);
+void ctrl_sessions_reset(struct controller *c);
+struct ctrl_session *ctrl_session_get(struct controller *c, int32_t id, bool create);
+void ctrl_sessions_tick(struct controller *c);
+/* A heartbeat arrived: decides whether the broker should change state. */
+void ctrl_session_heartbeat(struct controller *c, struct ctrl_session *s,
+                            const struct md_broker *br, bool want_fence, bool want_shutdown);
+/* Chooses replicas for `partitions` new partitions among live brokers (rack-aware), writing
+ * rf ids per partition into out (partitions * rf).  Returns 0 or GR_EINVAL (too few). */
+int ctrl_place_replicas(const struct md_image *img, int32_t partitions, int32_t rf,
+                        int32_t seed, int32_t *out);
+
+/* controller_server.c */
+void ctrl_answer(struct controller *c, struct net_slot *slot, Gregor__Control__ControlFrame *f);
+void ctrl_fetches_wake(struct controller *c, bool all);
+void ctrl_fetches_free(struct controller *c);
+int32_t ctrl_leader_hint(const struct controller *c);
+
+/* controller_quorum.c */
+void ctrl_kick(struct controller *c);
+struct raft_msg;
+void ctrl_step_frame(struct controller *c, const struct raft_msg *m); /* schedule a drive of the Raft core */
+int ctrl_propose(struct controller *c, const uint8_t *data, size_t len, uint64_t *index,
+                 uint64_t *term);
 
 #endif

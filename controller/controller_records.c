@@ -102,116 +102,67 @@ void md_batch_add_remove_topic(struct md_batch *b, const struct gr_uuid *topic_i
     md_batch_end(b, &w);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Applying                                                                                    */
-
-static int apply_topic(struct controller *c, struct kafka_reader *r, struct md_created *created)
+void md_batch_add_partition_state(struct md_batch *b, const struct gr_uuid *topic_id,
+                                  const struct md_partition *p)
 {
-    struct kafka_topic_record rec;
-    if (kafka_topic_record_decode(r, 0, &rec)) return GR_ECORRUPT;
-    if (rec.name.len <= 0) return GR_ECORRUPT;
-    struct gr_uuid id;
-    memcpy(id.b, rec.topic_id.b, 16);
-    if (md_image_topic(&c->image, rec.name.ptr, (size_t)rec.name.len)) return 0;
-    if (!md_image_add_topic(&c->image, rec.name.ptr, (size_t)rec.name.len, &id)) return GR_ENOMEM;
-    if (created->n < MD_CREATED_MAX) created->ids[created->n++] = id;
-    return 0;
-}
-
-static int apply_partition(struct controller *c, struct kafka_reader *r)
-{
+    struct kafka_writer w;
     struct kafka_partition_record rec;
-    if (kafka_partition_record_decode(r, 0, &rec)) return GR_ECORRUPT;
-    struct gr_uuid id;
-    memcpy(id.b, rec.topic_id.b, 16);
-    struct md_topic *t = md_image_topic_by_id(&c->image, &id);
-    if (!t) return 0; /* topic removed later in the log */
-    struct md_partition p = {
-        .id = rec.partition_id, .leader = rec.leader, .leader_epoch = rec.leader_epoch,
-        .partition_epoch = rec.partition_epoch, .replica_count = GR_MAX(rec.replicas_count, 0),
-        .replicas = rec.replicas, .isr_count = GR_MAX(rec.isr_count, 0), .isr = rec.isr};
-    return md_topic_set_partition(t, &p);
+    kafka_partition_record_init(&rec);
+    rec.partition_id = p->id;
+    memcpy(rec.topic_id.b, topic_id->b, 16);
+    rec.replicas = p->replicas;
+    rec.replicas_count = p->replica_count;
+    rec.isr = p->isr;
+    rec.isr_count = p->isr_count;
+    rec.leader = p->leader;
+    rec.leader_epoch = p->leader_epoch;
+    rec.partition_epoch = p->partition_epoch;
+    md_batch_begin(b, MD_REC_PARTITION, &w);
+    kafka_partition_record_encode(&w, 0, &rec);
+    md_batch_end(b, &w);
 }
 
-static int apply_config(struct controller *c, struct kafka_reader *r)
+void md_batch_add_register_broker(struct md_batch *b, const struct md_broker *br)
 {
-    struct kafka_config_record rec;
-    if (kafka_config_record_decode(r, 0, &rec)) return GR_ECORRUPT;
-    if (rec.resource_type != MD_RESOURCE_TOPIC || rec.resource_name.len < 0) return 0;
-    struct md_topic *t =
-        md_image_topic(&c->image, rec.resource_name.ptr, (size_t)rec.resource_name.len);
-    if (!t || rec.name.len <= 0) return 0;
-    char key[256];
-    strfmt(key, sizeof key, "%.*s", (int)rec.name.len, rec.name.ptr);
-    if (rec.value.len < 0) {
-        /* deletion of an override: rebuild without it */
-        struct props np;
-        props_init(&np);
-        for (size_t i = 0; i < t->configs.n; i++)
-            if (strcmp(t->configs.v[i].key, key))
-                props_set(&np, t->configs.v[i].key, t->configs.v[i].value);
-        props_close(&t->configs);
-        t->configs = np;
-    } else {
-        char *val = strndup(rec.value.ptr, (size_t)rec.value.len);
-        if (!val) return GR_ENOMEM;
-        int rc = props_set(&t->configs, key, val);
-        free(val);
-        if (rc) return rc;
-    }
-    return 0;
+    struct kafka_writer w;
+    struct kafka_register_broker_record rec;
+    kafka_register_broker_record_init(&rec);
+    rec.broker_id = br->id;
+    memcpy(rec.incarnation_id.b, br->incarnation.b, 16);
+    rec.broker_epoch = br->epoch;
+    struct kafka_register_broker_record_broker_endpoint ep;
+    kafka_register_broker_record_broker_endpoint_init(&ep);
+    ep.name = KSTR("PLAINTEXT");
+    ep.host = KSTR(br->host);
+    ep.port = (uint16_t)br->port;
+    ep.security_protocol = 0;
+    rec.endpoints = &ep;
+    rec.endpoints_count = 1;
+    rec.rack = br->rack ? KSTR(br->rack) : KSTR_NULL;
+    rec.fenced = br->fenced;
+    md_batch_begin(b, MD_REC_REGISTER_BROKER, &w);
+    kafka_register_broker_record_encode(&w, 0, &rec);
+    md_batch_end(b, &w);
 }
 
-static int apply_remove_topic(struct controller *c, struct kafka_reader *r, bool notify)
+void md_batch_add_broker_change(struct md_batch *b, int32_t id, int64_t epoch, int8_t fenced,
+                                int8_t shutdown)
 {
-    struct kafka_remove_topic_record rec;
-    if (kafka_remove_topic_record_decode(r, 0, &rec)) return GR_ECORRUPT;
-    struct gr_uuid id;
-    memcpy(id.b, rec.topic_id.b, 16);
-    struct md_topic *t = md_image_topic_by_id(&c->image, &id);
-    if (!t) return 0;
-    if (notify && c->listener.topic_deleting) c->listener.topic_deleting(c->listener.arg, t);
-    md_image_remove_topic(&c->image, t);
-    return 0;
+    struct kafka_writer w;
+    struct kafka_broker_registration_change_record rec;
+    kafka_broker_registration_change_record_init(&rec);
+    rec.broker_id = id;
+    rec.broker_epoch = epoch;
+    rec.fenced = fenced;
+    rec.in_controlled_shutdown = shutdown;
+    md_batch_begin(b, MD_REC_BROKER_CHANGE, &w);
+    kafka_broker_registration_change_record_encode(&w, 0, &rec);
+    md_batch_end(b, &w);
 }
 
-/* Applies one record value. */
-static int apply_record(struct controller *c, const uint8_t *v, size_t n, bool notify,
-                        struct md_created *created)
+int md_batch_finish(struct md_batch *b, struct gbuf *out)
 {
-    struct kafka_reader r;
-    kafka_reader_init(&r, v, n, &c->arena);
-    uint32_t type = kafka_read_uvarint(&r);
-    uint32_t version = kafka_read_uvarint(&r);
-    if (r.err || version != 0) return GR_ECORRUPT;
-    switch (type) {
-    case MD_REC_TOPIC: return apply_topic(c, &r, created);
-    case MD_REC_PARTITION: return apply_partition(c, &r);
-    case MD_REC_CONFIG: return apply_config(c, &r);
-    case MD_REC_REMOVE_TOPIC: return apply_remove_topic(c, &r, notify);
-    default: return 0; /* records for later features are skipped */
-    }
+    if (b->err) return b->err;
+    return rb_builder_finish(&b->rb, out);
 }
 
-int controller_apply_batch(struct controller *c, const uint8_t *batch, size_t n, bool notify)
-{
-    struct rb_iter it;
-    int rc = rb_iter_init(&it, batch, n, &c->scratch, 64u << 20);
-    if (rc) return rc;
-    struct rb_record rec;
-    struct md_created *created = &c->created;
-    created->n = 0;
-    while ((rc = rb_iter_next(&it, &rec)) == 1) {
-        if (rec.value_len < 0) return GR_ECORRUPT;
-        arena_reset(&c->arena);
-        rc = apply_record(c, rec.value, (size_t)rec.value_len, notify, created);
-        if (rc) return rc;
-        c->image.applied_offset = rec.offset;
-    }
-    if (rc < 0) return rc;
-    for (int i = 0; notify && i < created->n; i++) {
-        struct md_topic *t = md_image_topic_by_id(&c->image, &created->ids[i]);
-        if (t && c->listener.topic_created) c->listener.topic_created(c->listener.arg, t);
-    }
-    return 0;
-}

@@ -16,15 +16,23 @@
 
 #define NODE_TICK_MS 100
 
+#define NODE_SHUTDOWN_MS 10000 /* controlled shutdown; a second signal stops at once */
+
 struct node {
     struct props cfg;
     int32_t node_id;
+    bool is_broker, is_controller;
+    struct controller_voter voters[CONTROLLER_VOTERS_MAX];
+    int n_voters;
     struct event_base *base;
     struct storage_dir *dir;
     struct broker *broker;
+    struct md_client *mdc;
     struct controller *ctrl;
-    struct net_server *clients;
-    struct event *ev_sigint, *ev_sigterm, *ev_tick;
+    struct net_server *clients;   /* the Kafka protocol (broker role) */
+    struct net_server *ctrl_srv;  /* the control plane (controller role) */
+    struct event *ev_sigint, *ev_sigterm, *ev_tick, *ev_stop;
+    bool stopping;
 };
 
 int node_parse_listeners(const char *spec, struct node_listener *out, int max, char *err,
@@ -103,12 +111,47 @@ static void node_on_signal(evutil_socket_t sig, short what, void *arg)
 static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct node *n = arg;
-    broker_tick(n->broker, time_mono_ms());
+    if (n->broker) broker_tick(n->broker, time_mono_ms());
+}
+
+static void node_on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct node *n = arg;
+    event_base_loopbreak(n->base);
+}
+
+/* After the broker's controlled shutdown: a leading controller hands leadership over, so the
+ * quorum does not wait an election timeout for us. */
+static void node_stop_controller(void *arg)
+{
+    struct node *n = arg;
+    int64_t wait_ms = 0;
+    if (n->ctrl && controller_transfer_leadership(n->ctrl) == 0) {
+        LOG_INFO("node", "handing the controller leadership to another voter");
+        wait_ms = 300;
+    }
+    struct timeval tv = {0, (suseconds_t)wait_ms * 1000};
+    event_add(n->ev_stop, &tv);
 }
 
 void node_request_stop(struct node *n)
 {
-    event_base_loopbreak(n->base);
+    if (n->stopping) {
+        event_base_loopbreak(n->base);
+        return;
+    }
+    n->stopping = true;
+    if (n->clients) net_server_stop_listening(n->clients);
+    if (n->mdc) md_client_shutdown(n->mdc, NODE_SHUTDOWN_MS, node_stop_controller, n);
+    else node_stop_controller(n);
+}
+
+static void node_on_ready(void *arg)
+{
+    struct node *n = arg;
+    broker_remove_orphans(n->broker);
+    if (!n->stopping) net_server_set_accepting(n->clients, true);
+    LOG_INFO("node", "broker %d is unfenced and accepting clients", n->node_id);
 }
 
 /* Checks roles, the log dir and its meta.properties. */
@@ -120,11 +163,26 @@ static int node_check_storage(struct node *n, const char **log_dir, struct gr_uu
         strfmt(err, err_len, "process.roles must be set (broker,controller for a single node)");
         return GR_EINVAL;
     }
-    if (!strstr(roles, "broker") || !strstr(roles, "controller")) {
-        strfmt(err, err_len, "process.roles=%s: this version runs combined nodes only "
-               "(process.roles=broker,controller)", roles);
+    for (const char *p = roles; *p;) {
+        size_t len = strcspn(p, ",");
+        char role[64];
+        strfmt(role, sizeof role, "%.*s", (int)len, p);
+        if (!strcmp(role, "broker")) n->is_broker = true;
+        else if (!strcmp(role, "controller")) n->is_controller = true;
+        else {
+            strfmt(err, err_len, "process.roles=%s: unknown role '%s' (use broker, controller "
+                   "or broker,controller)", roles, role);
+            return GR_EINVAL;
+        }
+        p += len + (p[len] == ',');
+    }
+    if (!n->is_broker && !n->is_controller) {
+        strfmt(err, err_len, "process.roles must name broker, controller or both");
         return GR_EINVAL;
     }
+    n->n_voters = controller_parse_voters(cfg_get_str(&n->cfg, "controller.quorum.voters", ""),
+                                          n->voters, CONTROLLER_VOTERS_MAX, err, err_len);
+    if (n->n_voters < 0) return GR_EINVAL;
     int64_t id;
     if (parse_i64(cfg_get_str(&n->cfg, "node.id", ""), &id)) {
         strfmt(err, err_len, "node.id must be set in the configuration");
@@ -179,8 +237,8 @@ static void listener_protocol(const char *map, const char *name, char *out, size
         if (!strcmp(name, protos[i])) strfmt(out, out_len, "%s", name);
 }
 
-/* Binds the client listeners (and the controller listener, which serves the same protocol in
- * this single-node version) and finds the endpoint to advertise. */
+/* Binds the listeners: the controller listener(s) (controller.listener.names) on the control
+ * plane server, the others on the Kafka one, and finds the broker endpoint to advertise. */
 static int node_bind(struct node *n, const char **adv_host, int *adv_port, char *err,
                      size_t err_len)
 {
@@ -208,11 +266,26 @@ static int node_bind(struct node *n, const char **adv_host, int *adv_port, char 
             return GR_EINVAL;
         }
     }
+    bool have_ctrl = false;
     for (int i = 0; i < nl; i++) {
-        int bound = 0;
-        int rc = net_server_listen(n->clients, ls[i].host, ls[i].port, &bound, err, err_len);
-        if (rc) return rc;
         bool is_ctrl = strstr(ctrl_names, ls[i].name) != NULL;
+        if (is_ctrl && !n->is_controller) {
+            strfmt(err, err_len, "listener %s is a controller listener (controller.listener.names"
+                   ") but process.roles has no controller role; remove it from listeners",
+                   ls[i].name);
+            return GR_EINVAL;
+        }
+        if (!is_ctrl && !n->is_broker) {
+            strfmt(err, err_len, "listener %s is not in controller.listener.names=%s, and a "
+                   "controller-only node serves only controller listeners", ls[i].name,
+                   ctrl_names);
+            return GR_EINVAL;
+        }
+        have_ctrl |= is_ctrl;
+        int bound = 0;
+        int rc = net_server_listen(is_ctrl ? n->ctrl_srv : n->clients, ls[i].host, ls[i].port,
+                                   &bound, err, err_len);
+        if (rc) return rc;
         LOG_INFO("node", "listening on %s://%s:%d%s", ls[i].name, ls[i].host, bound,
                  is_ctrl ? " (controller)" : "");
         if (is_ctrl || *adv_port >= 0) continue;
@@ -224,7 +297,12 @@ static int node_bind(struct node *n, const char **adv_host, int *adv_port, char 
             gethostname(host_buf, sizeof host_buf);
         *adv_port = a == &ls[i] ? bound : a->port;
     }
-    if (*adv_port < 0) {
+    if (n->is_controller && !have_ctrl) {
+        strfmt(err, err_len, "a controller needs a listener named in controller.listener.names"
+               "=%s (e.g. CONTROLLER://:9093 in listeners)", ctrl_names);
+        return GR_EINVAL;
+    }
+    if (n->is_broker && *adv_port < 0) {
         strfmt(err, err_len, "listeners has no broker (non-controller) listener");
         return GR_EINVAL;
     }
@@ -248,36 +326,65 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
     /* signals first: a SIGTERM that arrives as soon as the port opens must stop us cleanly */
     n->ev_sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
     n->ev_sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
+    n->ev_stop = event_new(n->base, -1, 0, node_on_stop_timer, n);
     event_add(n->ev_sigint, NULL);
     event_add(n->ev_sigterm, NULL);
     rc = storage_dir_open(log_dir, &n->dir, err, err_len);
     if (rc) goto fail;
-    struct broker_config bc = {&n->cfg, n->node_id, n->dir};
-    rc = broker_new(n->base, &bc, &n->broker);
-    if (rc) goto fail;
-    struct net_server_config nc = {
-        .frame_bytes_max = (int32_t)cfg_get_long(&n->cfg, "socket.request.max.bytes", 104857600),
-        .idle_ms_max = cfg_get_long(&n->cfg, "connections.max.idle.ms", 600000),
-        .inflight_bytes_max = 64u << 20,
-        .inflight_requests_max = 256,
-    };
-    n->clients = net_server_new(n->base, &nc, broker_on_frame, n->broker);
-    const char *adv_host;
-    int adv_port;
+    if (n->is_controller) {
+        struct controller_config cc = {&n->cfg, n->node_id, log_dir, cluster_id, n->voters,
+                                       n->n_voters};
+        rc = controller_open(n->base, &cc, &n->ctrl, err, err_len);
+        if (rc) goto fail;
+        struct net_server_config sc = {
+            .frame_bytes_max = INT32_MAX,
+            .idle_ms_max = 0,
+            .inflight_bytes_max = 256u << 20,
+            .inflight_requests_max = 1024,
+        };
+        n->ctrl_srv = net_server_new(n->base, &sc, controller_on_frame, n->ctrl);
+    }
+    if (n->is_broker) {
+        struct broker_config bc = {&n->cfg, n->node_id, n->dir};
+        rc = broker_new(n->base, &bc, &n->broker);
+        if (rc) goto fail;
+        struct net_server_config nc = {
+            .frame_bytes_max = (int32_t)cfg_get_long(&n->cfg, "socket.request.max.bytes",
+                                                     104857600),
+            .idle_ms_max = cfg_get_long(&n->cfg, "connections.max.idle.ms", 600000),
+            .inflight_bytes_max = 64u << 20,
+            .inflight_requests_max = 256,
+        };
+        n->clients = net_server_new(n->base, &nc, broker_on_frame, n->broker);
+        net_server_set_accepting(n->clients, false); /* until the controller unfences us */
+    }
+    const char *adv_host = NULL;
+    int adv_port = -1;
     rc = node_bind(n, &adv_host, &adv_port, err, err_len);
     if (rc) goto fail;
-    struct controller_config cc = {&n->cfg, n->node_id, n->dir, cluster_id, adv_host, adv_port};
-    struct controller_listener cl = broker_controller_listener(n->broker);
-    rc = controller_open(&cc, &cl, &n->ctrl, err, err_len);
-    if (rc) goto fail;
-    broker_set_controller(n->broker, n->ctrl);
-    controller_replay_topics(n->ctrl);
-    broker_remove_orphans(n->broker);
-    n->ev_tick = event_new(n->base, -1, EV_PERSIST, node_on_tick, n);
-    struct timeval tv = {0, NODE_TICK_MS * 1000};
-    event_add(n->ev_tick, &tv);
-    LOG_INFO("node", "Gregor node %d started (cluster %s), advertising %s:%d", n->node_id,
-             controller_image(n->ctrl)->cluster_id_str, adv_host, adv_port);
+    if (n->is_broker) {
+        struct md_client_config mc = {&n->cfg, n->node_id, cluster_id, adv_host, adv_port,
+                                      n->voters, n->n_voters};
+        struct controller_listener cl = broker_controller_listener(n->broker);
+        rc = md_client_new(n->base, &mc, &cl, node_on_ready, n, &n->mdc);
+        if (rc) {
+            strfmt(err, err_len, "cannot start the metadata client: %s", gr_strerror(rc));
+            goto fail;
+        }
+        broker_set_md_client(n->broker, n->mdc);
+        n->ev_tick = event_new(n->base, -1, EV_PERSIST, node_on_tick, n);
+        struct timeval tv = {0, NODE_TICK_MS * 1000};
+        event_add(n->ev_tick, &tv);
+    }
+    char cid[23];
+    gr_uuid_to_base64(&cluster_id, cid);
+    if (n->is_broker)
+        LOG_INFO("node", "Gregor node %d started (cluster %s, roles %s), advertising %s:%d; "
+                 "waiting for the controller to unfence it", n->node_id, cid,
+                 n->is_controller ? "broker,controller" : "broker", adv_host, adv_port);
+    else
+        LOG_INFO("node", "Gregor node %d started (cluster %s, roles controller)", n->node_id,
+                 cid);
     *out = n;
     return 0;
 fail:
@@ -294,13 +401,17 @@ void node_free(struct node *n)
 {
     if (!n) return;
     if (n->clients) net_server_stop_listening(n->clients);
+    if (n->ctrl_srv) net_server_stop_listening(n->ctrl_srv);
+    md_client_free(n->mdc); /* answers forwarded requests still waiting */
     broker_free(n->broker); /* answers delayed fetches before connections go */
     net_server_free(n->clients);
-    controller_free(n->ctrl);
+    controller_free(n->ctrl); /* answers parked control-plane requests */
+    net_server_free(n->ctrl_srv);
     storage_dir_close(n->dir);
     if (n->ev_sigint) event_free(n->ev_sigint);
     if (n->ev_sigterm) event_free(n->ev_sigterm);
     if (n->ev_tick) event_free(n->ev_tick);
+    if (n->ev_stop) event_free(n->ev_stop);
     if (n->base) event_base_free(n->base);
     props_close(&n->cfg);
     free(n);

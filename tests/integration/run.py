@@ -17,10 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import tests_basic  # noqa: E402
 import tests_clients  # noqa: E402
+import tests_cluster  # noqa: E402
 import tests_durability  # noqa: E402
 import tests_protocol  # noqa: E402
 
-MODULES = [tests_basic, tests_clients, tests_durability, tests_protocol]
+MODULES = [tests_basic, tests_clients, tests_durability, tests_protocol, tests_cluster]
 
 
 def collect(quick):

@@ -1,6 +1,7 @@
 /* test_controller.c — Check suite for controller/: configuration rules, topic names, and the
- * metadata log (create, delete, replay after reopen). */
-#include "controller/controller.h"
+ * metadata state (applying records, snapshots and what they tell the listener), placement, and
+ * the voter list.  The quorum itself is tested by tests/sim and the integration tests. */
+#include "controller/controller_int.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -93,7 +94,7 @@ END_TEST
 
 /* ------------------------------------------------------------------------------------------ */
 
-static int created, deleted;
+static int created, deleted, changed;
 static void on_created(void *arg, const struct md_topic *t)
 {
     created++;
@@ -102,106 +103,157 @@ static void on_deleting(void *arg, const struct md_topic *t)
 {
     deleted++;
 }
-
-static struct controller *open_ctrl(struct storage_dir *dir, struct props *bc)
+static void on_changed(void *arg, const struct md_topic *t)
 {
-    struct controller_config cc = {bc, 1, dir, {{0}}, "localhost", 9092};
-    cc.cluster_id.b[0] = 1;
-    struct controller_listener l = {NULL, on_created, on_deleting, NULL};
-    struct controller *c = NULL;
-    char err[256];
-    ck_assert_int_eq(controller_open(&cc, &l, &c, err, sizeof err), 0);
-    return c;
+    changed++;
 }
 
-static int16_t create_one(struct controller *c, const char *name, int32_t parts, int16_t rf,
-                          bool validate_only)
+static void add_broker(struct md_batch *b, int32_t id, const char *rack, bool fenced)
 {
-    struct kafka_create_topics_request req;
-    kafka_create_topics_request_init(&req);
-    struct kafka_create_topics_request_creatable_topic t;
-    kafka_create_topics_request_creatable_topic_init(&t);
-    t.name = KSTR(name);
-    t.num_partitions = parts;
-    t.replication_factor = rf;
-    struct kafka_create_topics_request_creatable_topic_config cfg;
-    kafka_create_topics_request_creatable_topic_config_init(&cfg);
-    cfg.name = KSTR("retention.ms");
-    cfg.value = KSTR("1234");
-    t.configs = &cfg;
-    t.configs_count = 1;
-    req.topics = &t;
-    req.topics_count = 1;
-    req.validate_only = validate_only;
-    struct kafka_create_topics_response resp;
-    kafka_create_topics_response_init(&resp);
-    struct arena a;
-    arena_init(&a, 4096);
-    controller_create_topics(c, &req, 7, &resp, &a);
-    int16_t ec = resp.topics[0].error_code;
-    arena_close(&a);
-    return ec;
+    struct md_broker br = {.id = id, .host = "127.0.0.1", .port = 9000 + id,
+                           .rack = (char *)rack, .epoch = 100 + id, .fenced = fenced};
+    md_batch_add_register_broker(b, &br);
 }
 
-START_TEST(test_metadata_log_create_delete_replay)
+static void apply_batch(struct md_state *st, struct md_batch *b, uint64_t index)
 {
-    char tmpl[] = "/tmp/gregor-ctrl-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(tmpl));
-    struct props bc;
-    props_init(&bc);
-    struct storage_dir *dir;
-    char err[256];
-    ck_assert_int_eq(storage_dir_open(tmpl, &dir, err, sizeof err), 0);
-    struct controller *c = open_ctrl(dir, &bc);
-    created = deleted = 0;
-    ck_assert_int_eq(create_one(c, "t1", 3, 1, false), KAFKA_ERR_NONE);
-    ck_assert_int_eq(create_one(c, "t1", 3, 1, false), KAFKA_ERR_TOPIC_ALREADY_EXISTS);
-    ck_assert_int_eq(create_one(c, "t2", -1, -1, false), KAFKA_ERR_NONE);
-    ck_assert_int_eq(create_one(c, "vo", 1, 1, true), KAFKA_ERR_NONE);
-    ck_assert_int_eq(create_one(c, "bad name", 1, 1, false), KAFKA_ERR_INVALID_TOPIC_EXCEPTION);
-    ck_assert_int_eq(create_one(c, "t3", 0, 1, false), KAFKA_ERR_INVALID_PARTITIONS);
-    ck_assert_int_eq(create_one(c, "t3", 1, 3, false), KAFKA_ERR_INVALID_REPLICATION_FACTOR);
+    struct gbuf out;
+    gbuf_init(&out);
+    ck_assert_int_eq(md_batch_finish(b, &out), 0);
+    ck_assert_int_eq(md_state_apply(st, index, out.data, out.len), 0);
+    gbuf_close(&out);
+}
+
+/* Records applied to one state, snapshotted and loaded into another, give the same image, and
+ * the listener hears exactly the differences. */
+START_TEST(test_state_apply_and_snapshot)
+{
+    struct gr_uuid cid = {{1}};
+    struct controller_listener l = {NULL, on_created, on_deleting, on_changed};
+    struct md_state a, b;
+    ck_assert_int_eq(md_state_init(&a, &cid, &l), 0);
+    ck_assert_int_eq(md_state_init(&b, &cid, &l), 0);
+    created = deleted = changed = 0;
+    struct md_batch batch;
+    md_batch_init(&batch);
+    add_broker(&batch, 1, "r1", false);
+    add_broker(&batch, 2, NULL, true);
+    struct gr_uuid t1 = {{7}}, t2 = {{8}};
+    md_batch_add_topic(&batch, KSTR("t1"), &t1);
+    int32_t reps[2] = {1, 2};
+    struct md_partition p0 = {.id = 0, .leader = 1, .leader_epoch = 3, .replica_count = 2,
+                              .replicas = reps, .isr_count = 1, .isr = reps};
+    md_batch_add_partition_state(&batch, &t1, &p0);
+    md_batch_add_config(&batch, 2, KSTR("t1"), KSTR("retention.ms"), KSTR("1000"));
+    md_batch_add_topic(&batch, KSTR("t2"), &t2);
+    apply_batch(&a, &batch, 5);
+    md_batch_close(&batch);
     ck_assert_int_eq(created, 2);
-    const struct md_image *img = controller_image(c);
-    ck_assert_uint_eq(img->topic_count, 2);
-    struct md_topic *t1 = md_image_topic(img, "t1", 2);
-    ck_assert_ptr_nonnull(t1);
-    ck_assert_int_eq(t1->partition_count, 3);
-    ck_assert_str_eq(props_get(&t1->configs, "retention.ms"), "1234");
-    struct gr_uuid id1 = t1->id;
+    ck_assert_int_eq(changed, 0); /* configs of a topic created in the same batch */
+    ck_assert_int_eq(a.image.applied_offset, 5);
+    ck_assert_int_eq(a.image.broker_count, 2);
+    ck_assert(md_image_broker(&a.image, 2)->fenced);
+    ck_assert_int_eq(md_image_broker(&a.image, 1)->epoch, 101);
+    ck_assert_str_eq(md_image_broker(&a.image, 1)->rack, "r1");
 
-    struct kafka_delete_topics_request dreq;
-    kafka_delete_topics_request_init(&dreq);
-    struct kafka_str names[2] = {KSTR("t2"), KSTR("nope")};
-    dreq.topic_names = names;
-    dreq.topic_names_count = 2;
-    struct kafka_delete_topics_response dresp;
-    kafka_delete_topics_response_init(&dresp);
-    struct arena a;
-    arena_init(&a, 4096);
-    controller_delete_topics(c, &dreq, 3, &dresp, &a);
-    ck_assert_int_eq(dresp.responses[0].error_code, KAFKA_ERR_NONE);
-    ck_assert_int_eq(dresp.responses[1].error_code, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
-    arena_close(&a);
+    /* a fence/unfence with a stale epoch is ignored; the right one applies */
+    md_batch_init(&batch);
+    md_batch_add_broker_change(&batch, 2, 99, -1, 0);
+    md_batch_add_broker_change(&batch, 1, 101, 1, 1);
+    apply_batch(&a, &batch, 6);
+    md_batch_close(&batch);
+    ck_assert(md_image_broker(&a.image, 2)->fenced);
+    ck_assert(md_image_broker(&a.image, 1)->fenced);
+    ck_assert(md_image_broker(&a.image, 1)->in_controlled_shutdown);
+
+    struct gbuf snap;
+    gbuf_init(&snap);
+    ck_assert_int_eq(md_state_snapshot(&a, &snap), 0);
+    created = 0;
+    ck_assert_int_eq(md_state_load_snapshot(&b, 6, snap.data, snap.len), 0);
+    ck_assert_int_eq(created, 2);
+    ck_assert_int_eq(b.image.applied_offset, 6);
+    ck_assert_int_eq(b.image.topic_count, 2);
+    const struct md_topic *bt = md_image_topic(&b.image, "t1", 2);
+    ck_assert_ptr_nonnull(bt);
+    ck_assert_int_eq(bt->partition_count, 1);
+    ck_assert_int_eq(bt->partitions[0].leader_epoch, 3);
+    ck_assert_int_eq(bt->partitions[0].isr_count, 1);
+    ck_assert_str_eq(props_get(&bt->configs, "retention.ms"), "1000");
+    ck_assert(md_image_broker(&b.image, 1)->in_controlled_shutdown);
+
+    /* a later snapshot without t2 and with a changed config: one deletion, one change */
+    md_batch_init(&batch);
+    md_batch_add_remove_topic(&batch, &t2);
+    md_batch_add_config(&batch, 2, KSTR("t1"), KSTR("retention.ms"), KSTR("2000"));
+    apply_batch(&a, &batch, 7);
+    md_batch_close(&batch);
+    gbuf_reset(&snap);
+    ck_assert_int_eq(md_state_snapshot(&a, &snap), 0);
+    created = deleted = changed = 0;
+    ck_assert_int_eq(md_state_load_snapshot(&b, 7, snap.data, snap.len), 0);
+    ck_assert_int_eq(created, 0);
     ck_assert_int_eq(deleted, 1);
-    controller_free(c);
+    ck_assert_int_eq(changed, 1);
+    ck_assert_ptr_null(md_image_topic(&b.image, "t2", 2));
+    /* a corrupt snapshot leaves the image as it was */
+    snap.data[snap.len / 2] ^= 0xff;
+    ck_assert_int_ne(md_state_load_snapshot(&b, 8, snap.data, snap.len), 0);
+    ck_assert_int_eq(b.image.topic_count, 1);
+    gbuf_close(&snap);
+    md_state_close(&a);
+    md_state_close(&b);
+}
+END_TEST
 
-    /* a reopened controller derives the same image from the log */
-    c = open_ctrl(dir, &bc);
-    img = controller_image(c);
-    ck_assert_uint_eq(img->topic_count, 1);
-    t1 = md_image_topic(img, "t1", 2);
-    ck_assert_ptr_nonnull(t1);
-    ck_assert(!memcmp(t1->id.b, id1.b, 16));
-    ck_assert_int_eq(t1->partition_count, 3);
-    ck_assert_str_eq(props_get(&t1->configs, "retention.ms"), "1234");
-    ck_assert_ptr_null(md_image_topic(img, "t2", 2));
-    controller_free(c);
-    storage_dir_close(dir);
-    props_close(&bc);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpl);
-    ck_assert_int_eq(system(cmd), 0);
+/* Rack-aware placement: replicas of a partition in distinct racks, leaders spread evenly,
+ * fenced brokers never chosen, too few brokers refused. */
+START_TEST(test_placement)
+{
+    struct gr_uuid cid = {{1}};
+    struct md_state st;
+    ck_assert_int_eq(md_state_init(&st, &cid, NULL), 0);
+    struct md_batch batch;
+    md_batch_init(&batch);
+    const char *racks[] = {"a", "a", "b", "b", "c", "c"};
+    for (int i = 0; i < 6; i++) add_broker(&batch, i + 1, racks[i], false);
+    add_broker(&batch, 7, "c", true);
+    apply_batch(&st, &batch, 1);
+    md_batch_close(&batch);
+    int32_t out[12 * 3];
+    ck_assert_int_eq(ctrl_place_replicas(&st.image, 12, 3, 5, out), 0);
+    int leaders[8] = {0};
+    for (int p = 0; p < 12; p++) {
+        leaders[out[p * 3]]++;
+        for (int k = 0; k < 3; k++) {
+            ck_assert_int_ne(out[p * 3 + k], 7);
+            for (int j = 0; j < k; j++)
+                ck_assert_str_ne(racks[out[p * 3 + j] - 1], racks[out[p * 3 + k] - 1]);
+        }
+    }
+    for (int i = 1; i <= 6; i++) ck_assert_int_eq(leaders[i], 2);
+    ck_assert_int_eq(ctrl_place_replicas(&st.image, 1, 7, 0, out), GR_EINVAL);
+    md_state_close(&st);
+}
+END_TEST
+
+START_TEST(test_parse_voters)
+{
+    struct controller_voter v[CONTROLLER_VOTERS_MAX];
+    char err[256];
+    ck_assert_int_eq(controller_parse_voters("1@localhost:9093,2@[::1]:9094,3@h:1", v,
+                                             CONTROLLER_VOTERS_MAX, err, sizeof err), 3);
+    ck_assert_int_eq(v[1].id, 2);
+    ck_assert_str_eq(v[1].host, "::1");
+    ck_assert_int_eq(v[1].port, 9094);
+    ck_assert_int_eq(controller_parse_voters("1@h:9093,1@h:9094", v, CONTROLLER_VOTERS_MAX, err,
+                                             sizeof err), -1);
+    ck_assert_int_eq(controller_parse_voters("x@h:1", v, CONTROLLER_VOTERS_MAX, err,
+                                             sizeof err), -1);
+    ck_assert_int_eq(controller_parse_voters("1@h", v, CONTROLLER_VOTERS_MAX, err, sizeof err),
+                     -1);
+    ck_assert_int_eq(controller_parse_voters("", v, CONTROLLER_VOTERS_MAX, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "controller.quorum.voters"));
 }
 END_TEST
 
@@ -212,7 +264,9 @@ int main(void)
     tcase_add_test(tc, test_broker_config_load_and_derive);
     tcase_add_test(tc, test_topic_config_resolution);
     tcase_add_test(tc, test_topic_names);
-    tcase_add_test(tc, test_metadata_log_create_delete_replay);
+    tcase_add_test(tc, test_state_apply_and_snapshot);
+    tcase_add_test(tc, test_placement);
+    tcase_add_test(tc, test_parse_voters);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
