@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define RESOURCE_TOPIC 2
+#define ADMIN_TIMEOUT_MS 30000 /* requests without a timeout field: request.timeout.ms */
 #define RESOURCE_BROKER 4
 
 /* An admin request forwarded to the active controller, answered from its callback. */
@@ -17,6 +18,14 @@ struct admin_pending {
     struct gbuf body;                /* the request body, to build an error answer */
 };
 
+static const char *admin_error_text(int16_t ec)
+{
+    return ec == KAFKA_ERR_NOT_CONTROLLER
+               ? "No active controller could take the request; retry."
+               : "The controller quorum did not answer in time (is a majority of the "
+                 "controllers up?); retry.";
+}
+
 /* The whole request failed (no controller in time): every item gets `ec`. */
 static void admin_error_response(struct admin_pending *ap, int16_t ec, struct kafka_writer *w,
                                  struct arena *a)
@@ -24,7 +33,9 @@ static void admin_error_response(struct admin_pending *ap, int16_t ec, struct ka
     struct kafka_reader r;
     kafka_reader_init(&r, ap->body.data, ap->body.len, a);
     int16_t v = ap->hdr.api_version;
-    if (ap->hdr.api_key == KAFKA_API_CREATE_TOPICS) {
+    struct kafka_str msg = KSTR(admin_error_text(ec));
+    switch (ap->hdr.api_key) {
+    case KAFKA_API_CREATE_TOPICS: {
         struct kafka_create_topics_request req;
         struct kafka_create_topics_response resp;
         kafka_create_topics_response_init(&resp);
@@ -35,14 +46,12 @@ static void admin_error_response(struct admin_pending *ap, int16_t ec, struct ka
             kafka_create_topics_response_creatable_topic_result_init(&resp.topics[i]);
             resp.topics[i].name = req.topics[i].name;
             resp.topics[i].error_code = ec;
-            resp.topics[i].error_message = KSTR(
-                ec == KAFKA_ERR_NOT_CONTROLLER
-                    ? "No active controller could take the request; retry."
-                    : "The controller quorum did not answer in time (is a majority of the "
-                      "controllers up?); retry.");
+            resp.topics[i].error_message = msg;
         }
         kafka_create_topics_response_encode(w, v, &resp);
-    } else {
+        break;
+    }
+    case KAFKA_API_DELETE_TOPICS: {
         struct kafka_delete_topics_request req;
         struct kafka_delete_topics_response resp;
         kafka_delete_topics_response_init(&resp);
@@ -61,6 +70,62 @@ static void admin_error_response(struct admin_pending *ap, int16_t ec, struct ka
             resp.responses[i].error_code = ec;
         }
         kafka_delete_topics_response_encode(w, v, &resp);
+        break;
+    }
+    case KAFKA_API_CREATE_PARTITIONS: {
+        struct kafka_create_partitions_request req;
+        struct kafka_create_partitions_response resp;
+        kafka_create_partitions_response_init(&resp);
+        if (kafka_create_partitions_request_decode(&r, v, &req)) return;
+        resp.results = arena_calloc(a, (size_t)GR_MAX(req.topics_count, 1), sizeof(*resp.results));
+        resp.results_count = resp.results ? GR_MAX(req.topics_count, 0) : 0;
+        for (int32_t i = 0; i < resp.results_count; i++) {
+            kafka_create_partitions_response_create_partitions_topic_result_init(&resp.results[i]);
+            resp.results[i].name = req.topics[i].name;
+            resp.results[i].error_code = ec;
+            resp.results[i].error_message = msg;
+        }
+        kafka_create_partitions_response_encode(w, v, &resp);
+        break;
+    }
+    case KAFKA_API_ALTER_CONFIGS: {
+        struct kafka_alter_configs_request req;
+        struct kafka_alter_configs_response resp;
+        kafka_alter_configs_response_init(&resp);
+        if (kafka_alter_configs_request_decode(&r, v, &req)) return;
+        resp.responses = arena_calloc(a, (size_t)GR_MAX(req.resources_count, 1),
+                                      sizeof(*resp.responses));
+        resp.responses_count = resp.responses ? GR_MAX(req.resources_count, 0) : 0;
+        for (int32_t i = 0; i < resp.responses_count; i++) {
+            kafka_alter_configs_response_alter_configs_resource_response_init(&resp.responses[i]);
+            resp.responses[i].resource_type = req.resources[i].resource_type;
+            resp.responses[i].resource_name = req.resources[i].resource_name;
+            resp.responses[i].error_code = ec;
+            resp.responses[i].error_message = msg;
+        }
+        kafka_alter_configs_response_encode(w, v, &resp);
+        break;
+    }
+    case KAFKA_API_INCREMENTAL_ALTER_CONFIGS: {
+        struct kafka_incremental_alter_configs_request req;
+        struct kafka_incremental_alter_configs_response resp;
+        kafka_incremental_alter_configs_response_init(&resp);
+        if (kafka_incremental_alter_configs_request_decode(&r, v, &req)) return;
+        resp.responses = arena_calloc(a, (size_t)GR_MAX(req.resources_count, 1),
+                                      sizeof(*resp.responses));
+        resp.responses_count = resp.responses ? GR_MAX(req.resources_count, 0) : 0;
+        for (int32_t i = 0; i < resp.responses_count; i++) {
+            kafka_incremental_alter_configs_response_alter_configs_resource_response_init(
+                &resp.responses[i]);
+            resp.responses[i].resource_type = req.resources[i].resource_type;
+            resp.responses[i].resource_name = req.resources[i].resource_name;
+            resp.responses[i].error_code = ec;
+            resp.responses[i].error_message = msg;
+        }
+        kafka_incremental_alter_configs_response_encode(w, v, &resp);
+        break;
+    }
+    default: break;
     }
 }
 
@@ -105,23 +170,23 @@ static int admin_forward(struct broker_req *req, int32_t timeout_ms)
     return 0;
 }
 
-int broker_handle_create_topics(struct broker_req *req)
-{
-    int16_t v = req->hdr.api_version;
-    struct kafka_reader r = req->r;
-    struct kafka_create_topics_request body;
-    if (kafka_create_topics_request_decode(&r, v, &body)) return -1;
-    return admin_forward(req, body.timeout_ms);
-}
+/* Each forwarded API: decoded here first, so that an unparseable request closes the client's
+ * connection as any other would, and for its timeout. */
+#define ADMIN_HANDLER(fn, name, timeout_expr)                                                      \
+    int fn(struct broker_req *req)                                                                 \
+    {                                                                                              \
+        struct kafka_reader r = req->r;                                                            \
+        struct kafka_##name##_request body;                                                        \
+        if (kafka_##name##_request_decode(&r, req->hdr.api_version, &body)) return -1;            \
+        return admin_forward(req, (timeout_expr));                                                 \
+    }
 
-int broker_handle_delete_topics(struct broker_req *req)
-{
-    int16_t v = req->hdr.api_version;
-    struct kafka_reader r = req->r;
-    struct kafka_delete_topics_request body;
-    if (kafka_delete_topics_request_decode(&r, v, &body)) return -1;
-    return admin_forward(req, body.timeout_ms);
-}
+ADMIN_HANDLER(broker_handle_create_topics, create_topics, body.timeout_ms)
+ADMIN_HANDLER(broker_handle_delete_topics, delete_topics, body.timeout_ms)
+ADMIN_HANDLER(broker_handle_create_partitions, create_partitions, body.timeout_ms)
+ADMIN_HANDLER(broker_handle_alter_configs, alter_configs, ADMIN_TIMEOUT_MS)
+ADMIN_HANDLER(broker_handle_incremental_alter_configs, incremental_alter_configs,
+              ADMIN_TIMEOUT_MS)
 
 /* ------------------------------------------------------------------------------------------ */
 /* DescribeConfigs                                                                             */

@@ -17,6 +17,9 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_DELETE_TOPICS, 0, 6, broker_handle_delete_topics},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, broker_handle_describe_configs},
     {KAFKA_API_DESCRIBE_QUORUM, 0, 2, broker_handle_describe_quorum},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 3, broker_handle_create_partitions},
+    {KAFKA_API_ALTER_CONFIGS, 0, 2, broker_handle_alter_configs},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, broker_handle_incremental_alter_configs},
 };
 const size_t broker_api_count = GR_ARRAY_LEN(broker_apis);
 
@@ -90,6 +93,9 @@ void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
         if (t->partitions[i].log) storage_log_set_config(t->partitions[i].log, &lc);
 }
 
+static void partition_open(struct broker *b, struct broker_topic *t, const struct md_topic *mt,
+                           int32_t i, const struct storage_log_config *lc);
+
 static void on_topic_created(void *arg, const struct md_topic *mt)
 {
     struct broker *b = arg;
@@ -101,29 +107,63 @@ static void on_topic_created(void *arg, const struct md_topic *mt)
     t->partitions = calloc((size_t)GR_MAX(mt->partition_count, 1), sizeof(*t->partitions));
     struct storage_log_config lc;
     cfg_topic_storage_config(&mt->configs, b->cfg.cfg, &lc);
-    int64_t now = time_wall_ms();
     for (int32_t i = 0; t->partitions && i < mt->partition_count; i++) {
-        struct broker_partition *p = &t->partitions[i];
-        p->topic = t;
-        p->id = i;
         t->partition_count = i + 1;
-        const struct md_partition *mp = &mt->partitions[i];
-        bool replica = false;
-        for (int32_t k = 0; k < mp->replica_count; k++) replica |= mp->replicas[k] == b->cfg.node_id;
-        if (!replica) continue; /* hosted elsewhere */
-        char err[256];
-        if (storage_log_open(b->cfg.log_dir, mt->name, i, &mt->id, &lc, now, &p->log, err,
-                             sizeof err)) {
-            LOG_ERROR("broker", "cannot open log of %s-%d: %s", mt->name, i, err);
-            continue;
-        }
-        /* until replication (issue #4): everything in the leader's log is committed */
-        p->high_watermark = storage_log_end_offset(p->log);
+        partition_open(b, t, mt, i, &lc);
     }
     broker_topic_resolve_configs(b, t, mt);
     size_t h = gr_hash(t->name, strlen(t->name)) % b->bucket_count;
     t->hash_next = b->buckets[h];
     b->buckets[h] = t;
+}
+
+/* Opens the log of partition i of t if this broker is one of its replicas. */
+static void partition_open(struct broker *b, struct broker_topic *t, const struct md_topic *mt,
+                           int32_t i, const struct storage_log_config *lc)
+{
+    struct broker_partition *p = &t->partitions[i];
+    p->topic = t;
+    p->id = i;
+    const struct md_partition *mp = &mt->partitions[i];
+    bool replica = false;
+    for (int32_t k = 0; k < mp->replica_count; k++) replica |= mp->replicas[k] == b->cfg.node_id;
+    if (!replica) return; /* hosted elsewhere */
+    char err[256];
+    if (storage_log_open(b->cfg.log_dir, mt->name, i, &mt->id, lc, time_wall_ms(), &p->log, err,
+                         sizeof err)) {
+        LOG_ERROR("broker", "cannot open log of %s-%d: %s", mt->name, i, err);
+        return;
+    }
+    /* until replication (issue #4): everything in the leader's log is committed */
+    p->high_watermark = storage_log_end_offset(p->log);
+}
+
+static void on_partitions_added(void *arg, const struct md_topic *mt)
+{
+    struct broker *b = arg;
+    struct broker_topic *t = broker_topic_find(b, mt->name, strlen(mt->name));
+    if (!t) {
+        on_topic_created(arg, mt);
+        return;
+    }
+    if (mt->partition_count <= t->partition_count) return;
+    struct broker_partition *np = calloc((size_t)mt->partition_count, sizeof(*np));
+    if (!np) {
+        LOG_ERROR("broker", "out of memory adding partitions to %s", mt->name);
+        return;
+    }
+    memcpy(np, t->partitions, sizeof(*np) * (size_t)t->partition_count);
+    /* delayed fetches point at the old partition structs: move them */
+    for (int32_t i = 0; i < t->partition_count; i++)
+        broker_fetch_partition_moved(&t->partitions[i], &np[i]);
+    free(t->partitions);
+    t->partitions = np;
+    struct storage_log_config lc;
+    cfg_topic_storage_config(&mt->configs, b->cfg.cfg, &lc);
+    int32_t old = t->partition_count;
+    t->partition_count = mt->partition_count;
+    for (int32_t i = old; i < mt->partition_count; i++) partition_open(b, t, mt, i, &lc);
+    LOG_INFO("broker", "topic %s now has %d partitions", mt->name, mt->partition_count);
 }
 
 static void broker_topic_unlink(struct broker *b, struct broker_topic *t)
@@ -168,7 +208,7 @@ static void on_topic_config_changed(void *arg, const struct md_topic *mt)
 struct controller_listener broker_controller_listener(struct broker *b)
 {
     struct controller_listener l = {b, on_topic_created, on_topic_deleting,
-                                    on_topic_config_changed};
+                                    on_topic_config_changed, on_partitions_added};
     return l;
 }
 

@@ -214,6 +214,16 @@ void broker_fetch_partition_gone(struct broker *b, struct broker_partition *p)
     }
 }
 
+void broker_fetch_partition_moved(struct broker_partition *from, struct broker_partition *to)
+{
+    for (int32_t w = 0; w < from->waiter_count; w++) {
+        struct fetch_waiter *f = from->waiters[w];
+        for (int32_t i = 0; i < f->topic_count; i++)
+            for (int32_t k = 0; k < f->topics[i].part_count; k++)
+                if (f->topics[i].parts[k].p == from) f->topics[i].parts[k].p = to;
+    }
+}
+
 void broker_fetch_cancel_all(struct broker *b)
 {
     while (b->waiters) waiter_complete(b, b->waiters);

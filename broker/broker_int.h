@@ -91,11 +91,16 @@ int broker_handle_create_topics(struct broker_req *req);
 int broker_handle_delete_topics(struct broker_req *req);
 int broker_handle_describe_configs(struct broker_req *req);
 int broker_handle_describe_quorum(struct broker_req *req);
+int broker_handle_create_partitions(struct broker_req *req);
+int broker_handle_alter_configs(struct broker_req *req);
+int broker_handle_incremental_alter_configs(struct broker_req *req);
 
 /* Delayed fetch support (broker_fetch.c). */
 void broker_partition_appended(struct broker *b, struct broker_partition *p);
 void broker_fetch_cancel_all(struct broker *b);
 void broker_fetch_partition_gone(struct broker *b, struct broker_partition *p);
+/* The partition struct moved (its topic grew): delayed fetches follow it. */
+void broker_fetch_partition_moved(struct broker_partition *from, struct broker_partition *to);
 
 void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
                                   const struct md_topic *mt);

@@ -143,6 +143,7 @@ struct controller_listener {
     void (*topic_created)(void *arg, const struct md_topic *t);
     void (*topic_deleting)(void *arg, const struct md_topic *t);
     void (*topic_config_changed)(void *arg, const struct md_topic *t);
+    void (*partitions_added)(void *arg, const struct md_topic *t); /* partition count grew */
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -23,6 +23,8 @@ enum md_record_type {
 struct md_created {
     struct gr_uuid ids[MD_CREATED_MAX];
     int n;
+    struct gr_uuid grown[64]; /* existing topics whose partition count grew in this batch */
+    int n_grown;
 };
 
 /* A replica of the metadata state: the image, plus what applying needs.  The quorum
@@ -112,6 +114,7 @@ struct ctrl_op {
     struct gbuf out;      /* response body once decided */
     struct arena arena;   /* the decoded request and response */
     void *req, *resp;     /* kafka_*_request / _response, in arena */
+    bool decided;         /* resp holds an answer per item */
     /* REGISTER */
     struct md_broker reg; /* host, rack owned by the op */
     /* proposed at */
@@ -154,6 +157,7 @@ struct controller {
     struct ctrl_session sessions[64];
     int n_sessions;
     int64_t session_timeout_ms;
+    uint32_t election_timeout_ms;
     int64_t last_contact_wall[CONTROLLER_VOTERS_MAX];
     int64_t caught_up_wall[CONTROLLER_VOTERS_MAX];
     struct ctrl_fetch *fetches;
@@ -177,6 +181,24 @@ void ctrl_session_heartbeat(struct controller *c, struct ctrl_session *s,
  * rf ids per partition into out (partitions * rf).  Returns 0 or GR_EINVAL (too few). */
 int ctrl_place_replicas(const struct md_image *img, int32_t partitions, int32_t rf,
                         int32_t seed, int32_t *out);
+
+/* Forwarded Kafka admin APIs (controller_admin.c): decode into op->req, decide (filling
+ * op->resp and the records), encode op->resp, and mark every successful item failed. */
+struct ctrl_api {
+    int16_t key, min_version, max_version;
+    int (*decode)(struct ctrl_op *op, struct kafka_reader *r); /* allocates req and resp */
+    void (*decide)(struct controller *c, struct ctrl_op *op, struct md_batch *b);
+    int (*encode)(struct ctrl_op *op, struct gbuf *out);
+    void (*fail)(struct ctrl_op *op, int16_t ec, const char *msg);
+};
+const struct ctrl_api *ctrl_api_find(int16_t key);
+/* Returns NONE, UNSUPPORTED_VERSION or INVALID_REQUEST. */
+int16_t ctrl_api_decode(const struct ctrl_api *api, struct ctrl_op *op);
+bool ctrl_broker_live(const struct md_broker *b);
+void ctrl_decide_create_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b);
+void ctrl_fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg);
+void ctrl_decide_delete_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b);
+void ctrl_fail_delete_topics(struct ctrl_op *op, int16_t ec, const char *msg);
 
 /* controller_server.c */
 void ctrl_answer(struct controller *c, struct net_slot *slot, Gregor__Control__ControlFrame *f);

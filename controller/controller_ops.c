@@ -67,7 +67,7 @@ static void session_op_done(struct controller *c, struct ctrl_op *op)
 /* ------------------------------------------------------------------------------------------ */
 /* Placement                                                                                   */
 
-static bool broker_live(const struct md_broker *b)
+bool ctrl_broker_live(const struct md_broker *b)
 {
     return !b->fenced && !b->in_controlled_shutdown;
 }
@@ -79,23 +79,23 @@ static int32_t live_brokers(const struct md_image *img, int32_t *out)
     int32_t n = 0;
     bool any_rack = false;
     for (int32_t i = 0; i < img->broker_count; i++)
-        if (broker_live(&img->brokers[i])) any_rack |= img->brokers[i].rack != NULL;
+        if (ctrl_broker_live(&img->brokers[i])) any_rack |= img->brokers[i].rack != NULL;
     if (!any_rack) {
         for (int32_t i = 0; i < img->broker_count; i++)
-            if (broker_live(&img->brokers[i])) out[n++] = img->brokers[i].id;
+            if (ctrl_broker_live(&img->brokers[i])) out[n++] = img->brokers[i].id;
         return n;
     }
     bool *used = calloc((size_t)GR_MAX(img->broker_count, 1), sizeof(bool));
     if (!used) return 0;
     int32_t total = 0;
-    for (int32_t i = 0; i < img->broker_count; i++) total += broker_live(&img->brokers[i]);
+    for (int32_t i = 0; i < img->broker_count; i++) total += ctrl_broker_live(&img->brokers[i]);
     while (n < total) {
         /* one pass: the first unused broker of every rack not yet taken in this pass */
         const char *taken[256];
         int nt = 0;
         for (int32_t i = 0; i < img->broker_count && n < total; i++) {
             const struct md_broker *b = &img->brokers[i];
-            if (used[i] || !broker_live(b)) continue;
+            if (used[i] || !ctrl_broker_live(b)) continue;
             const char *rack = b->rack ? b->rack : "";
             bool seen = false;
             for (int k = 0; k < nt; k++) seen |= !strcmp(taken[k], rack);
@@ -205,7 +205,7 @@ static int16_t create_validate(struct controller *c,
         return KAFKA_ERR_INVALID_REPLICATION_FACTOR;
     }
     int32_t live = 0;
-    for (int32_t i = 0; i < img->broker_count; i++) live += broker_live(&img->brokers[i]);
+    for (int32_t i = 0; i < img->broker_count; i++) live += ctrl_broker_live(&img->brokers[i]);
     if (t->assignments_count <= 0 && plan->replication_factor > live) {
         *msg = arena_printf(a, "Unable to replicate the partition %d time(s): The target "
                             "replication factor of %d cannot be reached because only %d "
@@ -265,7 +265,7 @@ static void create_describe_configs(struct controller *c,
     props_close(&overrides);
 }
 
-static void decide_create_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b)
+void ctrl_decide_create_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b)
 {
     struct arena *a = &op->arena;
     const struct kafka_create_topics_request *req = op->req;
@@ -327,7 +327,7 @@ static void decide_create_topics(struct controller *c, struct ctrl_op *op, struc
             int32_t leader = -1;
             for (int32_t k = 0; k < plan.replication_factor && leader < 0; k++) {
                 const struct md_broker *br = md_image_broker(&c->st.image, rs[k]);
-                if (br && broker_live(br)) leader = rs[k];
+                if (br && ctrl_broker_live(br)) leader = rs[k];
             }
             struct md_partition mp = {.id = p, .leader = leader, .replica_count =
                                       plan.replication_factor, .replicas = rs,
@@ -343,7 +343,7 @@ static void decide_create_topics(struct controller *c, struct ctrl_op *op, struc
     }
 }
 
-static void fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg)
+void ctrl_fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg)
 {
     const struct kafka_create_topics_request *req = op->req;
     struct kafka_create_topics_response *resp = op->resp;
@@ -357,7 +357,7 @@ static void fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg)
 /* ------------------------------------------------------------------------------------------ */
 /* DeleteTopics                                                                                */
 
-static void decide_delete_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b)
+void ctrl_decide_delete_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b)
 {
     struct arena *a = &op->arena;
     const struct kafka_delete_topics_request *req = op->req;
@@ -405,60 +405,11 @@ static void decide_delete_topics(struct controller *c, struct ctrl_op *op, struc
     }
 }
 
-static void fail_delete_topics(struct ctrl_op *op, int16_t ec)
+void ctrl_fail_delete_topics(struct ctrl_op *op, int16_t ec, const char *msg)
 {
     struct kafka_delete_topics_response *resp = op->resp;
     for (int32_t i = 0; i < resp->responses_count; i++)
         if (resp->responses[i].error_code == KAFKA_ERR_NONE) resp->responses[i].error_code = ec;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Forwarded requests: decode, decide, encode                                                  */
-
-/* Decodes the forwarded body.  Returns a Kafka error for the whole request (INVALID_REQUEST,
- * UNSUPPORTED_VERSION) or NONE. */
-static int16_t forward_decode(struct ctrl_op *op)
-{
-    struct kafka_reader r;
-    kafka_reader_init(&r, op->body.data, op->body.len, &op->arena);
-    int16_t v = op->api_version;
-    switch (op->api_key) {
-    case KAFKA_API_CREATE_TOPICS: {
-        if (v < 0 || v > 7) return KAFKA_ERR_UNSUPPORTED_VERSION;
-        struct kafka_create_topics_request *req = arena_calloc(&op->arena, 1, sizeof(*req));
-        struct kafka_create_topics_response *resp = arena_calloc(&op->arena, 1, sizeof(*resp));
-        if (!req || !resp || kafka_create_topics_request_decode(&r, v, req))
-            return KAFKA_ERR_INVALID_REQUEST;
-        kafka_create_topics_response_init(resp);
-        op->req = req;
-        op->resp = resp;
-        return KAFKA_ERR_NONE;
-    }
-    case KAFKA_API_DELETE_TOPICS: {
-        if (v < 0 || v > 6) return KAFKA_ERR_UNSUPPORTED_VERSION;
-        struct kafka_delete_topics_request *req = arena_calloc(&op->arena, 1, sizeof(*req));
-        struct kafka_delete_topics_response *resp = arena_calloc(&op->arena, 1, sizeof(*resp));
-        if (!req || !resp || kafka_delete_topics_request_decode(&r, v, req))
-            return KAFKA_ERR_INVALID_REQUEST;
-        kafka_delete_topics_response_init(resp);
-        op->req = req;
-        op->resp = resp;
-        return KAFKA_ERR_NONE;
-    }
-    default: return KAFKA_ERR_UNSUPPORTED_VERSION;
-    }
-}
-
-static int forward_encode(struct ctrl_op *op, struct gbuf *out)
-{
-    struct kafka_writer w;
-    gbuf_reset(out);
-    kafka_writer_init(&w, out);
-    if (op->api_key == KAFKA_API_CREATE_TOPICS)
-        kafka_create_topics_response_encode(&w, op->api_version, op->resp);
-    else
-        kafka_delete_topics_response_encode(&w, op->api_version, op->resp);
-    return w.err;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -491,7 +442,7 @@ static void leaders_of_topic(void *arg, struct md_topic *t)
             leader = -1;
             for (int32_t k = 0; k < mp.isr_count && leader < 0; k++) {
                 const struct md_broker *br = md_image_broker(img, mp.isr[k]);
-                if (mp.isr[k] != x->id && br && broker_live(br)) leader = mp.isr[k];
+                if (mp.isr[k] != x->id && br && ctrl_broker_live(br)) leader = mp.isr[k];
             }
         }
         mp.leader = leader;
@@ -566,19 +517,13 @@ static void op_answer(struct controller *c, struct ctrl_op *op, int16_t ec, uint
 /* The op failed as a whole (leadership lost, or the proposal was refused). */
 static void op_fail(struct controller *c, struct ctrl_op *op, int16_t ec)
 {
-    if (op->kind == CTRL_OP_FORWARD && op->req) {
-        /* answer with a well-formed response carrying the error per topic */
-        if (op->api_key == KAFKA_API_CREATE_TOPICS)
-            fail_create_topics(op, ec, ec == KAFKA_ERR_NOT_CONTROLLER
-                                           ? "The active controller changed; retry."
-                                           : "The metadata change timed out; retry.");
-        else
-            fail_delete_topics(op, ec);
-        if (op->resp && ((op->api_key == KAFKA_API_CREATE_TOPICS &&
-                          ((struct kafka_create_topics_response *)op->resp)->topics) ||
-                         (op->api_key == KAFKA_API_DELETE_TOPICS &&
-                          ((struct kafka_delete_topics_response *)op->resp)->responses)) &&
-            !forward_encode(op, &op->out)) {
+    const struct ctrl_api *api = op->kind == CTRL_OP_FORWARD ? ctrl_api_find(op->api_key) : NULL;
+    if (api && op->resp && op->decided) {
+        /* a well-formed response carrying the error for every item that had none */
+        api->fail(op, ec, ec == KAFKA_ERR_NOT_CONTROLLER
+                              ? "The active controller changed; retry."
+                              : "The metadata change timed out; retry.");
+        if (!api->encode(op, &op->out)) {
             op_answer(c, op, KAFKA_ERR_NONE, 0);
             return;
         }
@@ -610,13 +555,15 @@ void ctrl_ops_run(struct controller *c)
         md_batch_init(&b);
         int16_t ec = KAFKA_ERR_NONE;
         switch (op->kind) {
-        case CTRL_OP_FORWARD:
-            ec = forward_decode(op);
+        case CTRL_OP_FORWARD: {
+            const struct ctrl_api *api = ctrl_api_find(op->api_key);
+            ec = api ? ctrl_api_decode(api, op) : KAFKA_ERR_UNSUPPORTED_VERSION;
             if (ec) break;
-            if (op->api_key == KAFKA_API_CREATE_TOPICS) decide_create_topics(c, op, &b);
-            else decide_delete_topics(c, op, &b);
-            if (forward_encode(op, &op->out)) ec = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            api->decide(c, op, &b);
+            op->decided = true;
+            if (api->encode(op, &op->out)) ec = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
             break;
+        }
         case CTRL_OP_REGISTER: {
             struct raft_status rs;
             raft_status(c->raft, &rs);

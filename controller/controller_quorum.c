@@ -219,7 +219,10 @@ static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
         for (int i = 0; i < c->cfg.n_voters; i++) {
             uint64_t match = 0;
             raft_member_progress(c->raft, (uint32_t)c->voters[i].id, &match);
-            if (c->voters[i].id == c->cfg.node_id || match >= rs.commit)
+            /* caught up: at the commit index, and heard from lately (a stopped voter keeps
+             * its old match index, but is not caught up) */
+            bool heard = wall - c->last_contact_wall[i] <= (int64_t)c->election_timeout_ms;
+            if (c->voters[i].id == c->cfg.node_id || (match >= rs.commit && heard))
                 c->caught_up_wall[i] = wall;
         }
         ctrl_sessions_tick(c);
@@ -313,6 +316,7 @@ int controller_open(struct event_base *base, const struct controller_config *cfg
     rcfg.election_timeout_ms =
         (uint32_t)cfg_get_long(cfg->broker, "controller.quorum.election.timeout.ms", 1000);
     rcfg.heartbeat_interval_ms = GR_MAX(rcfg.election_timeout_ms / 10, 10);
+    c->election_timeout_ms = rcfg.election_timeout_ms;
     rcfg.snapshot_threshold = 0; /* the controller decides, by bytes */
     rcfg.prng_seed = (uint64_t)time_wall_ms() * 2654435761u ^ (uint64_t)cfg->node_id;
     c->raft = raft_new(&rcfg, &restore, &rc);

@@ -54,6 +54,14 @@ static int apply_partition(struct md_state *s, struct kafka_reader *r)
     memcpy(id.b, rec.topic_id.b, 16);
     struct md_topic *t = md_image_topic_by_id(&s->image, &id);
     if (!t) return 0; /* topic removed later in the log */
+    if (rec.partition_id >= t->partition_count) {
+        bool fresh = false, known = false;
+        for (int i = 0; i < s->created.n; i++) fresh |= !memcmp(s->created.ids[i].b, id.b, 16);
+        for (int i = 0; i < s->created.n_grown; i++)
+            known |= !memcmp(s->created.grown[i].b, id.b, 16);
+        if (!fresh && !known && s->created.n_grown < (int)GR_ARRAY_LEN(s->created.grown))
+            s->created.grown[s->created.n_grown++] = id;
+    }
     struct md_partition p = {
         .id = rec.partition_id, .leader = rec.leader, .leader_epoch = rec.leader_epoch,
         .partition_epoch = rec.partition_epoch, .replica_count = GR_MAX(rec.replicas_count, 0),
@@ -190,12 +198,16 @@ static void notify_created(struct md_state *s)
         struct md_topic *t = md_image_topic_by_id(&s->image, &s->created.ids[i]);
         if (t && s->listener.topic_created) s->listener.topic_created(s->listener.arg, t);
     }
-    s->created.n = 0;
+    for (int i = 0; i < s->created.n_grown; i++) {
+        struct md_topic *t = md_image_topic_by_id(&s->image, &s->created.grown[i]);
+        if (t && s->listener.partitions_added) s->listener.partitions_added(s->listener.arg, t);
+    }
+    s->created.n = s->created.n_grown = 0;
 }
 
 int md_state_apply(struct md_state *s, uint64_t index, const uint8_t *batch, size_t n)
 {
-    s->created.n = 0;
+    s->created.n = s->created.n_grown = 0;
     int rc = apply_records(s, batch, n);
     notify_created(s); /* what was applied before an error stays applied: tell the broker */
     if (rc) return rc;
@@ -267,8 +279,11 @@ static void diff_new(void *arg, struct md_topic *t)
     struct md_topic *o = md_image_topic_by_id(x->other, &t->id);
     if (!o) {
         if (x->s->listener.topic_created) x->s->listener.topic_created(x->s->listener.arg, t);
-    } else if (!same_configs(&o->configs, &t->configs) && x->s->listener.topic_config_changed) {
-        x->s->listener.topic_config_changed(x->s->listener.arg, t);
+    } else {
+        if (!same_configs(&o->configs, &t->configs) && x->s->listener.topic_config_changed)
+            x->s->listener.topic_config_changed(x->s->listener.arg, t);
+        if (t->partition_count > o->partition_count && x->s->listener.partitions_added)
+            x->s->listener.partitions_added(x->s->listener.arg, t);
     }
 }
 

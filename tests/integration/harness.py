@@ -121,6 +121,7 @@ class Node(_Process):
         self.conf = os.path.join(self.dir, "server.properties")
         self.log_path = os.path.join(self.dir, "gregord.log")
         self.proc = None
+        _nodes.append(self)  # before formatting, so that the directory goes even if that fails
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -136,7 +137,6 @@ class Node(_Process):
         cid = subprocess.check_output([GREGOR, "storage", "random-uuid"], text=True).strip()
         subprocess.check_output([GREGOR, "storage", "format", "-t", cid, "-c", self.conf],
                                 text=True, stderr=subprocess.STDOUT)
-        _nodes.append(self)
 
     def __repr__(self):
         return f"<node 127.0.0.1:{self.port}>"

@@ -45,6 +45,30 @@ def test_topics_create_list_describe_delete():
 
 
 @quick
+def test_alter_partitions_grows_a_topic_and_survives_restart():
+    import subprocess
+    n = Node().start()
+    bs = n.bootstrap
+    gregor("topics", "--bootstrap-server", bs, "--create", "--topic", "grow",
+           "--partitions", "2", "--replication-factor", "1")
+    gregor("topics", "--bootstrap-server", bs, "--alter", "--topic", "grow", "--partitions", "4")
+    r = gregor("topics", "--bootstrap-server", bs, "--alter", "--topic", "grow",
+               "--partitions", "3", check=False)
+    assert r.returncode != 0 and "Topic currently has 4 partitions, which is higher than the " \
+        "requested 3." in (r.stdout + r.stderr), r
+    subprocess.run(["kcat", "-P", "-b", bs, "-t", "grow", "-p", "3"], input=b"in-p3\n",
+                   check=True, timeout=30)
+    n.stop()
+    n.start()
+    r = gregor("topics", "--bootstrap-server", bs, "--describe", "--topic", "grow")
+    assert "PartitionCount: 4" in r.stdout, r.stdout
+    out = subprocess.run(["kcat", "-C", "-b", bs, "-t", "grow", "-p", "3", "-e", "-q"],
+                         capture_output=True, check=True, timeout=30).stdout
+    assert out == b"in-p3\n", out
+    n.stop()
+
+
+@quick
 def test_console_producer_consumer_keys_partitioning():
     n = Node().start()
     bs = n.bootstrap

@@ -109,7 +109,7 @@ def test_kill9_of_active_controller_elects_a_new_leader_and_it_catches_up_again(
 
     restarted_ms = int(time.time() * 1000)
     leader.start()
-    row, st3 = c.wait_caught_up(leader, timeout=30, fetched_since_ms=restarted_ms)
+    row, _ = c.wait_caught_up(leader, timeout=30, fetched_since_ms=restarted_ms)
     assert row["Status"] in ("Follower", "Leader"), row
     r = gregor("topics", "--bootstrap-server", c.bootstrap, "--list")
     assert {"before", "after"} <= set(r.stdout.split()), r.stdout
@@ -134,6 +134,7 @@ def test_without_a_quorum_creates_fail_retriably_and_work_again_with_one_back():
 
     leader.start()
     create_until_ok(c, "found", deadline=time.time() + 30)
+
     def found_everywhere():
         seen = topics_via_all(c)
         return seen if all("found" in t for t in seen.values()) else None

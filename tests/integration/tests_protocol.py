@@ -256,6 +256,15 @@ def test_mutated_requests_never_crash_the_node():
         frame(20, 0, 1, struct.pack(">i", 1) + struct.pack(">h", 3) + b"new" +
               struct.pack(">i", 1000)),
         frame(32, 0, 1, struct.pack(">i", 1) + struct.pack(">bh", 2, 2) + t + struct.pack(">i", -1)),
+        # CreatePartitions v0, AlterConfigs v0, IncrementalAlterConfigs v0 (forwarded to the
+        # controller), DescribeQuorum v0 (flexible: header v2)
+        frame(37, 0, 1, struct.pack(">ih", 1, 2) + t + struct.pack(">iiib", 3, -1, 1000, 0)),
+        frame(33, 0, 1, struct.pack(">ibh", 1, 2, 2) + t + struct.pack(">ih", 1, 12) +
+              b"retention.ms" + struct.pack(">h", 4) + b"1000" + b"\x00"),
+        frame(44, 0, 1, struct.pack(">ibh", 1, 2, 2) + t + struct.pack(">ih", 1, 12) +
+              b"retention.ms" + struct.pack(">bh", 0, 4) + b"1000" + b"\x00"),
+        frame(55, 0, 1, b"\x00\x02\x13__cluster_metadata\x02" + struct.pack(">i", 0) +
+              b"\x00\x00\x00"),
     ]
     rng = random.Random(20261127)
     for i in range(int(os.environ.get("MUTATIONS", "1500"))):

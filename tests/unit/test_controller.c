@@ -94,7 +94,7 @@ END_TEST
 
 /* ------------------------------------------------------------------------------------------ */
 
-static int created, deleted, changed;
+static int created, deleted, changed, grown;
 static void on_created(void *arg, const struct md_topic *t)
 {
     created++;
@@ -106,6 +106,10 @@ static void on_deleting(void *arg, const struct md_topic *t)
 static void on_changed(void *arg, const struct md_topic *t)
 {
     changed++;
+}
+static void on_grown(void *arg, const struct md_topic *t)
+{
+    grown++;
 }
 
 static void add_broker(struct md_batch *b, int32_t id, const char *rack, bool fenced)
@@ -129,7 +133,7 @@ static void apply_batch(struct md_state *st, struct md_batch *b, uint64_t index)
 START_TEST(test_state_apply_and_snapshot)
 {
     struct gr_uuid cid = {{1}};
-    struct controller_listener l = {NULL, on_created, on_deleting, on_changed};
+    struct controller_listener l = {NULL, on_created, on_deleting, on_changed, on_grown};
     struct md_state a, b;
     ck_assert_int_eq(md_state_init(&a, &cid, &l), 0);
     ck_assert_int_eq(md_state_init(&b, &cid, &l), 0);
@@ -182,23 +186,39 @@ START_TEST(test_state_apply_and_snapshot)
     ck_assert_str_eq(props_get(&bt->configs, "retention.ms"), "1000");
     ck_assert(md_image_broker(&b.image, 1)->in_controlled_shutdown);
 
-    /* a later snapshot without t2 and with a changed config: one deletion, one change */
+    /* a new partition of an existing topic is announced once per batch; the new topic's own
+     * partitions are not */
+    grown = 0;
+    md_batch_init(&batch);
+    struct md_partition p1 = p0, p2 = p0;
+    p1.id = 1;
+    p2.id = 2;
+    md_batch_add_partition_state(&batch, &t1, &p1);
+    md_batch_add_partition_state(&batch, &t1, &p2);
+    apply_batch(&a, &batch, 7);
+    md_batch_close(&batch);
+    ck_assert_int_eq(grown, 1);
+    ck_assert_int_eq(md_image_topic(&a.image, "t1", 2)->partition_count, 3);
+
+    /* a later snapshot without t2, with a changed config and more partitions: one deletion, one
+     * config change, one growth */
     md_batch_init(&batch);
     md_batch_add_remove_topic(&batch, &t2);
     md_batch_add_config(&batch, 2, KSTR("t1"), KSTR("retention.ms"), KSTR("2000"));
-    apply_batch(&a, &batch, 7);
+    apply_batch(&a, &batch, 8);
     md_batch_close(&batch);
     gbuf_reset(&snap);
     ck_assert_int_eq(md_state_snapshot(&a, &snap), 0);
-    created = deleted = changed = 0;
-    ck_assert_int_eq(md_state_load_snapshot(&b, 7, snap.data, snap.len), 0);
+    created = deleted = changed = grown = 0;
+    ck_assert_int_eq(md_state_load_snapshot(&b, 8, snap.data, snap.len), 0);
     ck_assert_int_eq(created, 0);
     ck_assert_int_eq(deleted, 1);
     ck_assert_int_eq(changed, 1);
+    ck_assert_int_eq(grown, 1);
     ck_assert_ptr_null(md_image_topic(&b.image, "t2", 2));
     /* a corrupt snapshot leaves the image as it was */
     snap.data[snap.len / 2] ^= 0xff;
-    ck_assert_int_ne(md_state_load_snapshot(&b, 8, snap.data, snap.len), 0);
+    ck_assert_int_ne(md_state_load_snapshot(&b, 9, snap.data, snap.len), 0);
     ck_assert_int_eq(b.image.topic_count, 1);
     gbuf_close(&snap);
     md_state_close(&a);

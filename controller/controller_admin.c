@@ -1,0 +1,424 @@
+/* controller_admin.c — the Kafka admin APIs a broker forwards to the active controller: the
+ * table (decode, decide, encode, fail), and the decisions for CreatePartitions, AlterConfigs
+ * and IncrementalAlterConfigs.  CreateTopics and DeleteTopics are decided in
+ * controller_ops.c. */
+#include "controller/controller_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CTRL_COMP "controller"
+#define CTRL_PARTITIONS_MAX 100000
+
+/* decode / encode wrappers of one generated request/response pair */
+#define CTRL_CODEC(name)                                                                           \
+    static int name##_dec(struct ctrl_op *op, struct kafka_reader *r)                              \
+    {                                                                                              \
+        struct kafka_##name##_request *req = arena_calloc(&op->arena, 1, sizeof(*req));            \
+        struct kafka_##name##_response *resp = arena_calloc(&op->arena, 1, sizeof(*resp));         \
+        if (!req || !resp || kafka_##name##_request_decode(r, op->api_version, req)) return -1;    \
+        kafka_##name##_response_init(resp);                                                        \
+        op->req = req;                                                                             \
+        op->resp = resp;                                                                           \
+        return 0;                                                                                  \
+    }                                                                                              \
+    static int name##_enc(struct ctrl_op *op, struct gbuf *out)                                    \
+    {                                                                                              \
+        struct kafka_writer w;                                                                     \
+        gbuf_reset(out);                                                                           \
+        kafka_writer_init(&w, out);                                                                \
+        kafka_##name##_response_encode(&w, op->api_version, op->resp);                             \
+        return w.err;                                                                              \
+    }
+
+CTRL_CODEC(create_topics)
+CTRL_CODEC(delete_topics)
+CTRL_CODEC(create_partitions)
+CTRL_CODEC(alter_configs)
+CTRL_CODEC(incremental_alter_configs)
+
+/* ------------------------------------------------------------------------------------------ */
+/* CreatePartitions                                                                            */
+
+static int16_t partitions_validate(struct controller *c,
+                                   const struct kafka_create_partitions_request_create_partitions_topic *t,
+                                   const struct md_topic **out, const char **msg,
+                                   struct arena *a)
+{
+    const struct md_image *img = &c->st.image;
+    const struct md_topic *mt =
+        t->name.len > 0 ? md_image_topic(img, t->name.ptr, (size_t)t->name.len) : NULL;
+    if (!mt) {
+        *msg = arena_printf(a, "The topic '%.*s' does not exist.", GR_MAX(t->name.len, 0),
+                            t->name.ptr ? t->name.ptr : "");
+        return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    *out = mt;
+    if (t->count < mt->partition_count) {
+        *msg = arena_printf(a, "Topic currently has %d partitions, which is higher than the "
+                            "requested %d.", mt->partition_count, t->count);
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    if (t->count == mt->partition_count) {
+        *msg = arena_printf(a, "Topic already has %d partitions.", mt->partition_count);
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    if (t->count > CTRL_PARTITIONS_MAX) {
+        *msg = "Number of partitions is too large.";
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    int32_t rf = mt->partition_count ? mt->partitions[0].replica_count : 1;
+    if (t->assignments_count >= 0) {
+        if (t->assignments_count != t->count - mt->partition_count) {
+            *msg = arena_printf(a, "Increasing the number of partitions by %d but %d "
+                                "assignments provided.", t->count - mt->partition_count,
+                                t->assignments_count);
+            return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        for (int32_t i = 0; i < t->assignments_count; i++) {
+            const struct kafka_create_partitions_request_create_partitions_assignment *as =
+                &t->assignments[i];
+            if (as->broker_ids_count != rf) {
+                *msg = arena_printf(a, "Inconsistent replication factor between partitions, "
+                                    "partition 0 has %d while partitions [%d] has %d "
+                                    "replicas.", rf, mt->partition_count + i,
+                                    as->broker_ids_count);
+                return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+            for (int32_t k = 0; k < as->broker_ids_count; k++) {
+                if (!md_image_broker(img, as->broker_ids[k])) {
+                    *msg = arena_printf(a, "Unknown broker %d in replica assignment.",
+                                        as->broker_ids[k]);
+                    return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+                }
+                for (int32_t j = 0; j < k; j++)
+                    if (as->broker_ids[j] == as->broker_ids[k]) {
+                        *msg = "Duplicate broker in a partition's replica assignment.";
+                        return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+                    }
+            }
+        }
+    }
+    return KAFKA_ERR_NONE;
+}
+
+static void create_partitions_decide(struct controller *c, struct ctrl_op *op,
+                                     struct md_batch *b)
+{
+    struct arena *a = &op->arena;
+    const struct kafka_create_partitions_request *req = op->req;
+    struct kafka_create_partitions_response *resp = op->resp;
+    int32_t n = GR_MAX(req->topics_count, 0);
+    resp->results = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->results));
+    resp->results_count = resp->results ? n : 0;
+    for (int32_t i = 0; i < resp->results_count; i++) {
+        const struct kafka_create_partitions_request_create_partitions_topic *t = &req->topics[i];
+        struct kafka_create_partitions_response_create_partitions_topic_result *r =
+            &resp->results[i];
+        kafka_create_partitions_response_create_partitions_topic_result_init(r);
+        r->name = t->name;
+        const struct md_topic *mt = NULL;
+        const char *msg = NULL;
+        int16_t ec = partitions_validate(c, t, &mt, &msg, a);
+        for (int32_t k = 0; k < i && ec == KAFKA_ERR_NONE; k++)
+            if (kstr_eq(req->topics[k].name, mt->name)) {
+                ec = KAFKA_ERR_INVALID_REQUEST;
+                msg = "Duplicate topic in the request.";
+            }
+        int32_t add = ec ? 0 : t->count - mt->partition_count;
+        int32_t rf = ec ? 0 : (mt->partition_count ? mt->partitions[0].replica_count : 1);
+        int32_t *replicas = ec ? NULL : arena_calloc(a, (size_t)add * (size_t)rf, sizeof(int32_t));
+        if (!ec && !replicas) ec = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        if (!ec && t->assignments_count >= 0) {
+            for (int32_t p = 0; p < add; p++)
+                memcpy(&replicas[p * rf], t->assignments[p].broker_ids, sizeof(int32_t) * (size_t)rf);
+        } else if (!ec && ctrl_place_replicas(&c->st.image, add, rf, mt->partition_count,
+                                              replicas)) {
+            ec = KAFKA_ERR_INVALID_REPLICATION_FACTOR;
+            msg = arena_printf(a, "Unable to replicate the new partitions %d time(s): too few "
+                               "live brokers.", rf);
+        }
+        r->error_code = ec;
+        r->error_message = msg ? KSTR(msg) : KSTR_NULL;
+        if (ec || req->validate_only) continue;
+        for (int32_t p = 0; p < add; p++) {
+            int32_t *rs = &replicas[p * rf];
+            int32_t leader = -1;
+            for (int32_t k = 0; k < rf && leader < 0; k++) {
+                const struct md_broker *br = md_image_broker(&c->st.image, rs[k]);
+                if (br && ctrl_broker_live(br)) leader = rs[k];
+            }
+            struct md_partition mp = {.id = mt->partition_count + p, .leader = leader,
+                                      .replica_count = rf, .replicas = rs, .isr_count = rf,
+                                      .isr = rs};
+            md_batch_add_partition_state(b, &mt->id, &mp);
+        }
+        LOG_INFO(CTRL_COMP, "increasing the partitions of %s from %d to %d", mt->name,
+                 mt->partition_count, t->count);
+    }
+}
+
+static void create_partitions_fail(struct ctrl_op *op, int16_t ec, const char *msg)
+{
+    const struct kafka_create_partitions_request *req = op->req;
+    struct kafka_create_partitions_response *resp = op->resp;
+    for (int32_t i = 0; i < resp->results_count; i++) {
+        if (resp->results[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;
+        resp->results[i].error_code = ec;
+        resp->results[i].error_message = KSTR(msg);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* AlterConfigs and IncrementalAlterConfigs                                                    */
+
+#define OP_SET 0
+#define OP_DELETE 1
+#define OP_APPEND 2
+#define OP_SUBTRACT 3
+
+/* One config change of either API, normalized. */
+struct cfg_change {
+    struct kafka_str name;
+    struct kafka_str value; /* null: delete */
+    int8_t op;
+};
+
+/* The effective value of a list key after APPEND or SUBTRACT of `items` (comma-separated). */
+static char *list_edit(const char *cur, struct kafka_str items, bool append, struct arena *a)
+{
+    struct gbuf out;
+    gbuf_init(&out);
+    char *its = arena_strndup(a, items.ptr ? items.ptr : "", (size_t)GR_MAX(items.len, 0));
+    /* keep the current items, minus subtracted ones */
+    for (const char *p = cur ? cur : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        bool drop = false;
+        for (const char *q = its; !append && *q;) {
+            size_t ql = strcspn(q, ",");
+            drop |= ql == len && !strncmp(p, q, len);
+            q += ql + (q[ql] == ',');
+        }
+        if (len && !drop) {
+            if (out.len) gbuf_append(&out, ",", 1);
+            gbuf_append(&out, p, len);
+        }
+        p += len + (p[len] == ',');
+    }
+    for (const char *q = its; append && *q;) {
+        size_t ql = strcspn(q, ",");
+        bool have = false;
+        for (const char *p = cur ? cur : ""; *p;) {
+            size_t len = strcspn(p, ",");
+            have |= ql == len && !strncmp(p, q, len);
+            p += len + (p[len] == ',');
+        }
+        if (ql && !have) {
+            if (out.len) gbuf_append(&out, ",", 1);
+            gbuf_append(&out, q, ql);
+        }
+        q += ql + (q[ql] == ',');
+    }
+    char *r = arena_strndup(a, out.data ? (const char *)out.data : "", out.len);
+    gbuf_close(&out);
+    return r;
+}
+
+/* Validates and records the changes of one resource.  Returns a Kafka error. */
+static int16_t alter_resource(struct controller *c, int8_t type, struct kafka_str name,
+                              const struct cfg_change *ch, int32_t n, bool replace,
+                              bool validate_only, struct md_batch *b, const char **msg,
+                              struct arena *a)
+{
+    if (type == MD_RESOURCE_BROKER) {
+        *msg = "Dynamic broker configs are not supported yet: set the key in the broker's "
+               "server.properties and restart it.";
+        return KAFKA_ERR_INVALID_REQUEST;
+    }
+    if (type != MD_RESOURCE_TOPIC) {
+        *msg = arena_printf(a, "Unsupported resource type %d.", type);
+        return KAFKA_ERR_INVALID_REQUEST;
+    }
+    const struct md_topic *t =
+        name.len > 0 ? md_image_topic(&c->st.image, name.ptr, (size_t)name.len) : NULL;
+    if (!t) {
+        *msg = arena_printf(a, "The topic '%.*s' does not exist.", GR_MAX(name.len, 0),
+                            name.ptr ? name.ptr : "");
+        return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    struct kafka_str *vals = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*vals));
+    if (!vals) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = 0; i < n; i++) {
+        char *key = arena_strndup(a, ch[i].name.ptr ? ch[i].name.ptr : "",
+                                  (size_t)GR_MAX(ch[i].name.len, 0));
+        const struct cfg_def *d = cfg_find(cfg_topic_defs, key);
+        if (!d) {
+            *msg = arena_printf(a, "Unknown topic config name: %s", key);
+            return KAFKA_ERR_INVALID_CONFIG;
+        }
+        for (int32_t k = 0; k < i; k++)
+            if (kstr_eq(ch[k].name, key)) {
+                *msg = arena_printf(a, "Duplicate config key: %s", key);
+                return KAFKA_ERR_INVALID_REQUEST;
+            }
+        vals[i] = ch[i].value;
+        if (ch[i].op == OP_DELETE) {
+            vals[i] = KSTR_NULL;
+            continue;
+        }
+        if (ch[i].op == OP_APPEND || ch[i].op == OP_SUBTRACT) {
+            if (d->type != CFG_LIST) {
+                *msg = arena_printf(a, "Config value append is not allowed for config key: "
+                                    "%s", key);
+                return KAFKA_ERR_INVALID_CONFIG;
+            }
+            const char *cur = cfg_topic_value(&t->configs, c->cfg.broker, key, NULL);
+            vals[i] = KSTR(list_edit(cur, ch[i].value, ch[i].op == OP_APPEND, a));
+        } else if (ch[i].op != OP_SET) {
+            *msg = arena_printf(a, "Unknown config operation %d.", ch[i].op);
+            return KAFKA_ERR_INVALID_REQUEST;
+        }
+        if (vals[i].len < 0) continue; /* AlterConfigs: null value = back to default */
+        char *v = arena_strndup(a, vals[i].ptr, (size_t)vals[i].len);
+        char ebuf[256];
+        if (cfg_validate(d, v, ebuf, sizeof ebuf)) {
+            *msg = arena_strndup(a, ebuf, strlen(ebuf));
+            return KAFKA_ERR_INVALID_CONFIG;
+        }
+    }
+    if (validate_only) return KAFKA_ERR_NONE;
+    struct kafka_str tname = {t->name, (int32_t)strlen(t->name)};
+    if (replace) /* AlterConfigs: overrides not named go back to their defaults */
+        for (size_t k = 0; k < t->configs.n; k++) {
+            bool named = false;
+            for (int32_t i = 0; i < n; i++) named |= kstr_eq(ch[i].name, t->configs.v[k].key);
+            if (!named)
+                md_batch_add_config(b, MD_RESOURCE_TOPIC, tname, KSTR(t->configs.v[k].key),
+                                    KSTR_NULL);
+        }
+    for (int32_t i = 0; i < n; i++) {
+        if (vals[i].len < 0 && !props_get(&t->configs, arena_strndup(a, ch[i].name.ptr,
+                                                                      (size_t)ch[i].name.len)))
+            continue; /* deleting an override that is not there */
+        md_batch_add_config(b, MD_RESOURCE_TOPIC, tname, ch[i].name, vals[i]);
+    }
+    LOG_INFO(CTRL_COMP, "altering %d config(s) of topic %s", n, t->name);
+    return KAFKA_ERR_NONE;
+}
+
+static void incremental_alter_configs_decide(struct controller *c, struct ctrl_op *op,
+                                             struct md_batch *b)
+{
+    struct arena *a = &op->arena;
+    const struct kafka_incremental_alter_configs_request *req = op->req;
+    struct kafka_incremental_alter_configs_response *resp = op->resp;
+    int32_t n = GR_MAX(req->resources_count, 0);
+    resp->responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->responses));
+    resp->responses_count = resp->responses ? n : 0;
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        const struct kafka_incremental_alter_configs_request_alter_configs_resource *rs =
+            &req->resources[i];
+        struct kafka_incremental_alter_configs_response_alter_configs_resource_response *r =
+            &resp->responses[i];
+        kafka_incremental_alter_configs_response_alter_configs_resource_response_init(r);
+        r->resource_type = rs->resource_type;
+        r->resource_name = rs->resource_name;
+        int32_t m = GR_MAX(rs->configs_count, 0);
+        struct cfg_change *ch = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*ch));
+        if (!ch) {
+            r->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        for (int32_t k = 0; k < m; k++)
+            ch[k] = (struct cfg_change){rs->configs[k].name, rs->configs[k].value,
+                                        rs->configs[k].config_operation};
+        const char *msg = NULL;
+        r->error_code = alter_resource(c, rs->resource_type, rs->resource_name, ch, m, false,
+                                       req->validate_only, b, &msg, a);
+        r->error_message = msg ? KSTR(msg) : KSTR_NULL;
+    }
+}
+
+static void incremental_alter_configs_fail(struct ctrl_op *op, int16_t ec, const char *msg)
+{
+    const struct kafka_incremental_alter_configs_request *req = op->req;
+    struct kafka_incremental_alter_configs_response *resp = op->resp;
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        if (resp->responses[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;
+        resp->responses[i].error_code = ec;
+        resp->responses[i].error_message = KSTR(msg);
+    }
+}
+
+static void alter_configs_decide(struct controller *c, struct ctrl_op *op, struct md_batch *b)
+{
+    struct arena *a = &op->arena;
+    const struct kafka_alter_configs_request *req = op->req;
+    struct kafka_alter_configs_response *resp = op->resp;
+    int32_t n = GR_MAX(req->resources_count, 0);
+    resp->responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->responses));
+    resp->responses_count = resp->responses ? n : 0;
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        const struct kafka_alter_configs_request_alter_configs_resource *rs = &req->resources[i];
+        struct kafka_alter_configs_response_alter_configs_resource_response *r =
+            &resp->responses[i];
+        kafka_alter_configs_response_alter_configs_resource_response_init(r);
+        r->resource_type = rs->resource_type;
+        r->resource_name = rs->resource_name;
+        int32_t m = GR_MAX(rs->configs_count, 0);
+        struct cfg_change *ch = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*ch));
+        if (!ch) {
+            r->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        for (int32_t k = 0; k < m; k++)
+            ch[k] = (struct cfg_change){rs->configs[k].name, rs->configs[k].value, OP_SET};
+        const char *msg = NULL;
+        r->error_code = alter_resource(c, rs->resource_type, rs->resource_name, ch, m, true,
+                                       req->validate_only, b, &msg, a);
+        r->error_message = msg ? KSTR(msg) : KSTR_NULL;
+    }
+}
+
+static void alter_configs_fail(struct ctrl_op *op, int16_t ec, const char *msg)
+{
+    const struct kafka_alter_configs_request *req = op->req;
+    struct kafka_alter_configs_response *resp = op->resp;
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        if (resp->responses[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;
+        resp->responses[i].error_code = ec;
+        resp->responses[i].error_message = KSTR(msg);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static const struct ctrl_api ctrl_apis[] = {
+    {KAFKA_API_CREATE_TOPICS, 0, 7, create_topics_dec, ctrl_decide_create_topics,
+     create_topics_enc, ctrl_fail_create_topics},
+    {KAFKA_API_DELETE_TOPICS, 0, 6, delete_topics_dec, ctrl_decide_delete_topics,
+     delete_topics_enc, ctrl_fail_delete_topics},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 3, create_partitions_dec, create_partitions_decide,
+     create_partitions_enc, create_partitions_fail},
+    {KAFKA_API_ALTER_CONFIGS, 0, 2, alter_configs_dec, alter_configs_decide, alter_configs_enc,
+     alter_configs_fail},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, incremental_alter_configs_dec,
+     incremental_alter_configs_decide, incremental_alter_configs_enc,
+     incremental_alter_configs_fail},
+};
+
+const struct ctrl_api *ctrl_api_find(int16_t key)
+{
+    for (size_t i = 0; i < GR_ARRAY_LEN(ctrl_apis); i++)
+        if (ctrl_apis[i].key == key) return &ctrl_apis[i];
+    return NULL;
+}
+
+int16_t ctrl_api_decode(const struct ctrl_api *api, struct ctrl_op *op)
+{
+    if (op->api_version < api->min_version || op->api_version > api->max_version)
+        return KAFKA_ERR_UNSUPPORTED_VERSION;
+    struct kafka_reader r;
+    kafka_reader_init(&r, op->body.data, op->body.len, &op->arena);
+    return api->decode(op, &r) ? KAFKA_ERR_INVALID_REQUEST : KAFKA_ERR_NONE;
+}
