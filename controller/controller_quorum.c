@@ -11,6 +11,7 @@
 #include "raft/raft_io.h"
 #include "raft/raft_io_transport.h"
 
+#include <dirent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,21 @@ void ctrl_step_frame(struct controller *c, const struct raft_msg *m)
     ctrl_on_raft_msg(c, m);
 }
 
+/* True when dir holds a metadata log in the pre-Raft format (Kafka-style .log segments) that
+ * this release cannot read: starting on it would look like an empty cluster. */
+static bool old_format_log(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    bool old = false;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t n = strlen(de->d_name);
+        if (n > 4 && !strcmp(de->d_name + n - 4, ".log")) old = true;
+    }
+    closedir(d);
+    return old;
+}
+
 int controller_open(struct event_base *base, const struct controller_config *cfg,
                     struct controller **out, char *err, size_t err_len)
 {
@@ -287,6 +303,13 @@ int controller_open(struct event_base *base, const struct controller_config *cfg
     }
     char path[4096];
     strfmt(path, sizeof path, "%s/__cluster_metadata-0", cfg->log_dir);
+    if (old_format_log(path)) {
+        strfmt(err, err_len, "%s holds a metadata log written by an earlier Gregor release "
+               "(before the Raft quorum), which this release cannot read; move the data "
+               "directory away and format a new one with `gregor storage format`", path);
+        rc = GR_EUNSUP;
+        goto fail;
+    }
     struct raft_restore restore;
     char lerr[512];
     struct raft_io_log_opts lo = {

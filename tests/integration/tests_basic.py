@@ -132,6 +132,22 @@ def test_unformatted_log_dir_is_refused_with_advice():
 
 
 @quick
+def test_pre_raft_metadata_log_is_refused_not_mistaken_for_an_empty_cluster():
+    import os
+    import subprocess
+    import harness
+    n = Node()
+    old = os.path.join(n.data, "__cluster_metadata-0")
+    os.makedirs(old)
+    open(os.path.join(old, "00000000000000000000.log"), "wb").close()
+    os.makedirs(os.path.join(n.data, "keep-0"))
+    r = subprocess.run([harness.GREGORD, n.conf], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "earlier Gregor release" in r.stderr and "storage format" in r.stderr, r.stderr
+    assert os.path.isdir(os.path.join(n.data, "keep-0")), "partition data must survive"
+
+
+@quick
 def test_bad_configuration_stops_start_up_with_a_message():
     import subprocess
     import harness
