@@ -116,6 +116,38 @@ def test_kill9_of_active_controller_elects_a_new_leader_and_it_catches_up_again(
     c.stop()
 
 
+def test_three_combined_nodes_survive_the_loss_of_the_active_controller():
+    """process.roles=broker,controller on three nodes: the same binary is voter and broker.
+    Records written before a kill -9 of the active controller's node are still there (on the
+    partitions that node did not lead), topics can be created and grown after it, and the node
+    comes back as a broker and a voter."""
+    c = Cluster(controllers=0, brokers=0, combined=3).start()
+    leader, st = c.wait_leader()
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "c3",
+           "--partitions", "6", "--replication-factor", "1")
+    md = wait_for(lambda: (lambda m: m if len(m["topics"].get("c3", {}).get("partitions", {}))
+                           == 6 else None)(c.metadata()), 20, "c3 in Metadata", c)
+    leaders = {p: v[1] for p, v in md["topics"]["c3"]["partitions"].items()}
+    assert set(leaders.values()) == {1, 2, 3}, leaders  # leaders spread over the three nodes
+    survivor = next(p for p, l in leaders.items() if l != leader.node_id)
+    via = next(n for n in c.brokers if n is not leader)
+    subprocess.run(["kcat", "-P", "-b", via.bootstrap, "-t", "c3", "-p", str(survivor)],
+                   input=b"before-kill\n", check=True, timeout=30)
+    leader.kill9()
+    create_until_ok(c, "c3-after", deadline=time.time() + 15)
+    gregor("topics", "--bootstrap-server", via.bootstrap, "--alter", "--topic", "c3-after",
+           "--partitions", "2")
+    out = subprocess.run(["kcat", "-C", "-b", via.bootstrap, "-t", "c3", "-p", str(survivor),
+                          "-e", "-q"], capture_output=True, timeout=30).stdout
+    assert out == b"before-kill\n", out
+    restarted_ms = int(time.time() * 1000)
+    leader.start()
+    c.wait_ready(timeout=30)
+    c.wait_caught_up(leader, timeout=30, fetched_since_ms=restarted_ms)
+    assert leader.node_id in c.broker_ids(via=via)
+    c.stop()
+
+
 def test_without_a_quorum_creates_fail_retriably_and_work_again_with_one_back():
     c = Cluster(controllers=3, brokers=3).start()
     leader, _ = c.wait_leader()
