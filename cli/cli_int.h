@@ -2,10 +2,11 @@
  * cli_int.h — private header of the `gregor` command-line tool.
  *
  * Each subcommand lives in its own file (cli_storage.c, cli_topics.c, cli_producer.c,
- * cli_consumer.c, cli_quorum.c) and exposes one `cli_<tool>_main(argc, argv)` entry point,
- * where argv[0] is the tool name.  cli_common.c holds what they share: a joptsimple-like option
- * parser that accepts Kafka's flag spellings, usage printing, key=value parsing, and librdkafka
- * configuration helpers; cli_kafka_client.c a raw Kafka client for requests librdkafka lacks.
+ * cli_consumer.c, cli_quorum.c, cli_configs.c) and exposes one `cli_<tool>_main(argc, argv)`
+ * entry point, where argv[0] is the tool name.  cli_common.c holds what they share: a
+ * joptsimple-like option parser that accepts Kafka's flag spellings, usage printing, key=value
+ * parsing, and librdkafka configuration helpers; cli_kafka_client.c a raw Kafka client for
+ * requests librdkafka lacks.
  *
  * Everything here runs on the main thread only (librdkafka's own threads never call in,
  * except the log callback, which only writes to stderr).
@@ -187,5 +188,6 @@ int cli_topics_main(int argc, char **argv);
 int cli_producer_main(int argc, char **argv);
 int cli_consumer_main(int argc, char **argv);
 int cli_quorum_main(int argc, char **argv);
+int cli_configs_main(int argc, char **argv);
 
 #endif

@@ -22,6 +22,8 @@ static const struct cli_tool cli_tools[] = {
      "Consume records and print them to standard output (kafka-console-consumer.sh)"},
     {"metadata-quorum", "kafka-metadata-quorum", cli_quorum_main,
      "Describe the KRaft metadata quorum (kafka-metadata-quorum.sh)"},
+    {"configs", "kafka-configs", cli_configs_main,
+     "Describe or alter topic and broker configs (kafka-configs.sh)"},
 };
 
 static void cli_main_usage(FILE *f)

@@ -85,18 +85,8 @@ static int16_t partitions_validate(struct controller *c,
                                     as->broker_ids_count);
                 return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
             }
-            for (int32_t k = 0; k < as->broker_ids_count; k++) {
-                if (!md_image_broker(img, as->broker_ids[k])) {
-                    *msg = arena_printf(a, "Unknown broker %d in replica assignment.",
-                                        as->broker_ids[k]);
-                    return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
-                }
-                for (int32_t j = 0; j < k; j++)
-                    if (as->broker_ids[j] == as->broker_ids[k]) {
-                        *msg = "Duplicate broker in a partition's replica assignment.";
-                        return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
-                    }
-            }
+            int16_t ec = ctrl_check_replicas(img, as->broker_ids, as->broker_ids_count, msg, a);
+            if (ec) return ec;
         }
     }
     return KAFKA_ERR_NONE;
@@ -306,90 +296,54 @@ static int16_t alter_resource(struct controller *c, int8_t type, struct kafka_st
     return KAFKA_ERR_NONE;
 }
 
-static void incremental_alter_configs_decide(struct controller *c, struct ctrl_op *op,
-                                             struct md_batch *b)
-{
-    struct arena *a = &op->arena;
-    const struct kafka_incremental_alter_configs_request *req = op->req;
-    struct kafka_incremental_alter_configs_response *resp = op->resp;
-    int32_t n = GR_MAX(req->resources_count, 0);
-    resp->responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->responses));
-    resp->responses_count = resp->responses ? n : 0;
-    for (int32_t i = 0; i < resp->responses_count; i++) {
-        const struct kafka_incremental_alter_configs_request_alter_configs_resource *rs =
-            &req->resources[i];
-        struct kafka_incremental_alter_configs_response_alter_configs_resource_response *r =
-            &resp->responses[i];
-        kafka_incremental_alter_configs_response_alter_configs_resource_response_init(r);
-        r->resource_type = rs->resource_type;
-        r->resource_name = rs->resource_name;
-        int32_t m = GR_MAX(rs->configs_count, 0);
-        struct cfg_change *ch = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*ch));
-        if (!ch) {
-            r->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-            continue;
-        }
-        for (int32_t k = 0; k < m; k++)
-            ch[k] = (struct cfg_change){rs->configs[k].name, rs->configs[k].value,
-                                        rs->configs[k].config_operation};
-        const char *msg = NULL;
-        r->error_code = alter_resource(c, rs->resource_type, rs->resource_name, ch, m, false,
-                                       req->validate_only, b, &msg, a);
-        r->error_message = msg ? KSTR(msg) : KSTR_NULL;
+/* AlterConfigs and IncrementalAlterConfigs have the same shapes; they differ in the operation
+ * of a change (SET only for AlterConfigs) and in replacing the whole override set. */
+#define CONFIG_API(api, OP_OF, REPLACE)                                                           \
+    static void api##_decide(struct controller *c, struct ctrl_op *op, struct md_batch *b)        \
+    {                                                                                              \
+        struct arena *a = &op->arena;                                                              \
+        const struct kafka_##api##_request *req = op->req;                                        \
+        struct kafka_##api##_response *resp = op->resp;                                           \
+        int32_t n = GR_MAX(req->resources_count, 0);                                               \
+        resp->responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->responses));        \
+        resp->responses_count = resp->responses ? n : 0;                                           \
+        for (int32_t i = 0; i < resp->responses_count; i++) {                                      \
+            const struct kafka_##api##_request_alter_configs_resource *rs = &req->resources[i];   \
+            struct kafka_##api##_response_alter_configs_resource_response *r =                    \
+                &resp->responses[i];                                                               \
+            kafka_##api##_response_alter_configs_resource_response_init(r);                       \
+            r->resource_type = rs->resource_type;                                                  \
+            r->resource_name = rs->resource_name;                                                  \
+            int32_t m = GR_MAX(rs->configs_count, 0);                                              \
+            struct cfg_change *ch = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*ch));            \
+            if (!ch) {                                                                             \
+                r->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;                                    \
+                continue;                                                                          \
+            }                                                                                      \
+            for (int32_t k = 0; k < m; k++)                                                        \
+                ch[k] = (struct cfg_change){rs->configs[k].name, rs->configs[k].value,             \
+                                            OP_OF(rs->configs[k])};                                \
+            const char *msg = NULL;                                                                \
+            r->error_code = alter_resource(c, rs->resource_type, rs->resource_name, ch, m,         \
+                                           REPLACE, req->validate_only, b, &msg, a);               \
+            r->error_message = msg ? KSTR(msg) : KSTR_NULL;                                        \
+        }                                                                                          \
+    }                                                                                              \
+    static void api##_fail(struct ctrl_op *op, int16_t ec, const char *msg)                       \
+    {                                                                                              \
+        const struct kafka_##api##_request *req = op->req;                                        \
+        struct kafka_##api##_response *resp = op->resp;                                           \
+        for (int32_t i = 0; i < resp->responses_count; i++) {                                      \
+            if (resp->responses[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;   \
+            resp->responses[i].error_code = ec;                                                    \
+            resp->responses[i].error_message = KSTR(msg);                                          \
+        }                                                                                          \
     }
-}
 
-static void incremental_alter_configs_fail(struct ctrl_op *op, int16_t ec, const char *msg)
-{
-    const struct kafka_incremental_alter_configs_request *req = op->req;
-    struct kafka_incremental_alter_configs_response *resp = op->resp;
-    for (int32_t i = 0; i < resp->responses_count; i++) {
-        if (resp->responses[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;
-        resp->responses[i].error_code = ec;
-        resp->responses[i].error_message = KSTR(msg);
-    }
-}
-
-static void alter_configs_decide(struct controller *c, struct ctrl_op *op, struct md_batch *b)
-{
-    struct arena *a = &op->arena;
-    const struct kafka_alter_configs_request *req = op->req;
-    struct kafka_alter_configs_response *resp = op->resp;
-    int32_t n = GR_MAX(req->resources_count, 0);
-    resp->responses = arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->responses));
-    resp->responses_count = resp->responses ? n : 0;
-    for (int32_t i = 0; i < resp->responses_count; i++) {
-        const struct kafka_alter_configs_request_alter_configs_resource *rs = &req->resources[i];
-        struct kafka_alter_configs_response_alter_configs_resource_response *r =
-            &resp->responses[i];
-        kafka_alter_configs_response_alter_configs_resource_response_init(r);
-        r->resource_type = rs->resource_type;
-        r->resource_name = rs->resource_name;
-        int32_t m = GR_MAX(rs->configs_count, 0);
-        struct cfg_change *ch = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*ch));
-        if (!ch) {
-            r->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-            continue;
-        }
-        for (int32_t k = 0; k < m; k++)
-            ch[k] = (struct cfg_change){rs->configs[k].name, rs->configs[k].value, OP_SET};
-        const char *msg = NULL;
-        r->error_code = alter_resource(c, rs->resource_type, rs->resource_name, ch, m, true,
-                                       req->validate_only, b, &msg, a);
-        r->error_message = msg ? KSTR(msg) : KSTR_NULL;
-    }
-}
-
-static void alter_configs_fail(struct ctrl_op *op, int16_t ec, const char *msg)
-{
-    const struct kafka_alter_configs_request *req = op->req;
-    struct kafka_alter_configs_response *resp = op->resp;
-    for (int32_t i = 0; i < resp->responses_count; i++) {
-        if (resp->responses[i].error_code != KAFKA_ERR_NONE || req->validate_only) continue;
-        resp->responses[i].error_code = ec;
-        resp->responses[i].error_message = KSTR(msg);
-    }
-}
+#define OP_INCREMENTAL(cfg) ((cfg).config_operation)
+#define OP_ALWAYS_SET(cfg) OP_SET
+CONFIG_API(incremental_alter_configs, OP_INCREMENTAL, false)
+CONFIG_API(alter_configs, OP_ALWAYS_SET, true)
 
 /* ------------------------------------------------------------------------------------------ */
 

@@ -195,6 +195,9 @@ const struct ctrl_api *ctrl_api_find(int16_t key);
 /* Returns NONE, UNSUPPORTED_VERSION or INVALID_REQUEST. */
 int16_t ctrl_api_decode(const struct ctrl_api *api, struct ctrl_op *op);
 bool ctrl_broker_live(const struct md_broker *b);
+/* A manual replica assignment: every broker registered, none twice.  A Kafka error. */
+int16_t ctrl_check_replicas(const struct md_image *img, const int32_t *ids, int32_t n,
+                            const char **msg, struct arena *a);
 void ctrl_decide_create_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b);
 void ctrl_fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg);
 void ctrl_decide_delete_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b);

@@ -137,6 +137,23 @@ int ctrl_place_replicas(const struct md_image *img, int32_t partitions, int32_t 
     return 0;
 }
 
+int16_t ctrl_check_replicas(const struct md_image *img, const int32_t *ids, int32_t n,
+                            const char **msg, struct arena *a)
+{
+    for (int32_t k = 0; k < n; k++) {
+        if (!md_image_broker(img, ids[k])) {
+            *msg = arena_printf(a, "Unknown broker %d in replica assignment.", ids[k]);
+            return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        for (int32_t j = 0; j < k; j++)
+            if (ids[j] == ids[k]) {
+                *msg = "Duplicate broker in a partition's replica assignment.";
+                return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+    }
+    return KAFKA_ERR_NONE;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* CreateTopics                                                                                */
 
@@ -180,18 +197,8 @@ static int16_t create_validate(struct controller *c,
                 *msg = "Partition assignments must be contiguous from 0 and of equal size.";
                 return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
             }
-            for (int32_t k = 0; k < as->broker_ids_count; k++) {
-                if (!md_image_broker(img, as->broker_ids[k])) {
-                    *msg = arena_printf(a, "Unknown broker %d in replica assignment.",
-                                        as->broker_ids[k]);
-                    return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
-                }
-                for (int32_t j = 0; j < k; j++)
-                    if (as->broker_ids[j] == as->broker_ids[k]) {
-                        *msg = "Duplicate broker in a partition's replica assignment.";
-                        return KAFKA_ERR_INVALID_REPLICA_ASSIGNMENT;
-                    }
-            }
+            int16_t ec = ctrl_check_replicas(img, as->broker_ids, as->broker_ids_count, msg, a);
+            if (ec) return ec;
         }
     }
     if (plan->partitions <= 0 || plan->partitions > CTRL_PARTITIONS_MAX) {

@@ -18,10 +18,12 @@ import harness  # noqa: E402
 import tests_basic  # noqa: E402
 import tests_clients  # noqa: E402
 import tests_cluster  # noqa: E402
+import tests_configs  # noqa: E402
 import tests_durability  # noqa: E402
 import tests_protocol  # noqa: E402
 
-MODULES = [tests_basic, tests_clients, tests_durability, tests_protocol, tests_cluster]
+MODULES = [tests_basic, tests_clients, tests_configs, tests_durability, tests_protocol,
+           tests_cluster]
 
 
 def collect(quick):
