@@ -231,8 +231,34 @@ static void describe_entry(struct broker_req *req, const struct cfg_def *d, cons
     e->synonyms_count = 0;
 }
 
+/* Kafka's synonyms of a topic key, most specific first: the topic's override, the broker key
+ * set in server.properties, and the default (of the broker key when there is one). */
+static void topic_synonyms(struct broker_req *req, const struct cfg_def *d, const struct md_topic *t,
+                           struct kafka_describe_configs_response_describe_configs_resource_result *e)
+{
+    struct kafka_describe_configs_response_describe_configs_synonym *syn =
+        arena_calloc(req->arena, 3, sizeof(*syn));
+    if (!syn) return;
+    int32_t n = 0;
+    const char *v = props_get(&t->configs, d->name);
+    if (v) syn[n++] = (struct kafka_describe_configs_response_describe_configs_synonym){
+        KSTR(d->name), KSTR(v), CFG_SOURCE_TOPIC};
+    const struct props *bc = req->b->cfg.cfg;
+    const char *bk = d->broker_synonym;
+    const struct cfg_def *bd = bk ? cfg_find(cfg_broker_defs, bk) : NULL;
+    if (bk && cfg_broker_is_set(bc, bk)) syn[n++] =
+        (struct kafka_describe_configs_response_describe_configs_synonym){
+            KSTR(bk), KSTR(props_get(bc, bk)), CFG_SOURCE_STATIC_BROKER};
+    const char *dv = bd && bd->default_value ? bd->default_value : d->default_value;
+    syn[n++] = (struct kafka_describe_configs_response_describe_configs_synonym){
+        KSTR(bd ? bk : d->name), dv ? KSTR(dv) : KSTR_NULL, CFG_SOURCE_DEFAULT};
+    e->synonyms = syn;
+    e->synonyms_count = n;
+}
+
 static void describe_topic(struct broker_req *req,
                            const struct kafka_describe_configs_request_describe_configs_resource *r,
+                           bool synonyms,
                            struct kafka_describe_configs_response_describe_configs_result *out)
 {
     const struct md_image *img = md_client_image(req->b->mdc);
@@ -255,7 +281,9 @@ static void describe_topic(struct broker_req *req,
         if (!key_wanted(r, d->name)) continue;
         int8_t src;
         const char *v = cfg_topic_value(&t->configs, req->b->cfg.cfg, d->name, &src);
-        describe_entry(req, d, v, src, false, &out->configs[out->configs_count++]);
+        describe_entry(req, d, v, src, false, &out->configs[out->configs_count]);
+        if (synonyms) topic_synonyms(req, d, t, &out->configs[out->configs_count]);
+        out->configs_count++;
     }
 }
 
@@ -306,7 +334,8 @@ int broker_handle_describe_configs(struct broker_req *req)
         out->resource_name = r->resource_name;
         out->configs = NULL;
         out->configs_count = 0;
-        if (r->resource_type == RESOURCE_TOPIC) describe_topic(req, r, out);
+        if (r->resource_type == RESOURCE_TOPIC)
+            describe_topic(req, r, v >= 1 && body.include_synonyms, out);
         else if (r->resource_type == RESOURCE_BROKER) describe_broker(req, r, out);
         else {
             out->error_code = KAFKA_ERR_INVALID_REQUEST;
