@@ -302,14 +302,6 @@ static void fetch_on_answer(void *arg, int err, const Gregor__Control__ControlFr
     }
     if (r->leader_id > 0 && r->leader_id != ctl_channel_target(m->ch_fetch))
         ctl_channel_set_target(m->ch_fetch, r->leader_id);
-    if (r->leader_id > 0 && (r->leader_id != m->seen_leader || r->leader_epoch != m->seen_epoch)) {
-        m->seen_leader = r->leader_id;
-        m->seen_epoch = r->leader_epoch;
-        LOG_INFO(MDC_COMP, "node %d is the active controller (epoch %llu); metadata applied up "
-                 "to offset %lld, high watermark %llu", r->leader_id,
-                 (unsigned long long)r->leader_epoch, (long long)m->st.image.applied_offset,
-                 (unsigned long long)r->high_watermark);
-    }
     bool changed = false;
     if (r->snapshot && r->snapshot->index > mdc_applied(m)) {
         int rc = md_state_load_snapshot(&m->st, r->snapshot->index, r->snapshot->data.data,
@@ -339,6 +331,14 @@ static void fetch_on_answer(void *arg, int err, const Gregor__Control__ControlFr
     if (changed) {
         fwd_check_applied(m);
         mdc_check_ready(m);
+    }
+    if (r->leader_id > 0 && (r->leader_id != m->seen_leader || r->leader_epoch != m->seen_epoch)) {
+        m->seen_leader = r->leader_id;
+        m->seen_epoch = r->leader_epoch;
+        LOG_INFO(MDC_COMP, "node %d is the active controller (epoch %llu); metadata applied up "
+                 "to offset %lld, high watermark %llu", r->leader_id,
+                 (unsigned long long)r->leader_epoch, (long long)m->st.image.applied_offset,
+                 (unsigned long long)r->high_watermark);
     }
     if (!m->first_catch_up_logged && mdc_applied(m) >= r->high_watermark) {
         m->first_catch_up_logged = true;

@@ -317,10 +317,11 @@ static void rpc_describe_quorum(struct controller *c, struct net_slot *slot, uin
     qr.voters = vp;
     qr.n_voters = (size_t)c->cfg.n_voters;
     size_t no = 0;
-    for (int i = 0; i < c->n_sessions && no < GR_ARRAY_LEN(os); i++) {
-        const struct ctrl_session *s = &c->sessions[i];
-        const struct md_broker *br = md_image_broker(&c->st.image, s->id);
-        if (!br) continue;
+    /* observers in broker id order (the image keeps brokers sorted) */
+    for (int32_t b = 0; b < c->st.image.broker_count && no < GR_ARRAY_LEN(os); b++) {
+        const struct md_broker *br = &c->st.image.brokers[b];
+        const struct ctrl_session *s = ctrl_session_get(c, br->id, false);
+        if (!s) continue;
         gregor__control__replica_state__init(&os[no]);
         os[no].replica_id = s->id;
         os[no].log_end_offset = (uint64_t)GR_MAX(s->metadata_offset, 0);
