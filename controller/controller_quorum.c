@@ -136,8 +136,9 @@ static void ctrl_check_role(struct controller *c)
         c->term = rs.term;
         c->ready_index = rs.last_index; /* our noop */
         ctrl_sessions_reset(c);
-        LOG_INFO(CTRL_COMP, "node %d is the active controller (epoch %llu)", c->cfg.node_id,
-                 (unsigned long long)rs.term);
+        LOG_INFO(CTRL_COMP, "node %d is the active controller (epoch %llu); metadata applied "
+                 "up to offset %lld", c->cfg.node_id, (unsigned long long)rs.term,
+                 (long long)c->st.image.applied_offset);
     } else if (!leader && c->leader) {
         c->leader = false;
         LOG_INFO(CTRL_COMP, "node %d is no longer the active controller (epoch %llu, leader %u)",
@@ -145,8 +146,9 @@ static void ctrl_check_role(struct controller *c)
         ctrl_ops_fail_all(c);
     } else if (!leader && rs.term != c->term && rs.leader_id) {
         c->term = rs.term;
-        LOG_INFO(CTRL_COMP, "node %u is the active controller (epoch %llu)", rs.leader_id,
-                 (unsigned long long)rs.term);
+        LOG_INFO(CTRL_COMP, "node %u is the active controller (epoch %llu); metadata applied "
+                 "up to offset %lld", rs.leader_id, (unsigned long long)rs.term,
+                 (long long)c->st.image.applied_offset);
     }
 }
 
