@@ -86,10 +86,47 @@ struct storage_append_info {
  * caller's buffer is modified) and stamps partitionLeaderEpoch, rolls the segment first when
  * it would exceed segment.bytes or is older than segment.ms, writes with one write/writev, adds
  * index entries every index.interval.bytes, and fsyncs when flush.messages is reached.
+ * A leader_epoch >= 0 newer than the leader epoch cache's latest is recorded there, starting at
+ * the first offset appended (leader-epoch-checkpoint rewritten).
  * An empty set (n == 0) appends nothing and reports offsets -1, as Kafka does.
- * Returns 0, GR_EIO, or GR_EINVAL when the bytes are not whole magic-v2 batches. */
+ * Returns 0, GR_EIO, or GR_EINVAL when the bytes are not whole magic-v2 batches (or span more
+ * than 2^31 offsets, which no segment can index). */
 int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_t leader_epoch,
                        int64_t now_ms, struct storage_append_info *info);
+
+/* Appends batches a follower fetched from its leader, as they are: their baseOffsets and
+ * partitionLeaderEpochs are kept, the buffer is not modified (only borrowed for the call).
+ * The bytes come from the network and are checked here whatever the caller did: whole magic-v2
+ * batches with valid lengths and CRCs (rb_set_validate_flags with RB_VALIDATE_LOG, so control
+ * batches and compacted batches pass), else GR_ECORRUPT.  The first batch must start at the
+ * log end offset and each next one right after the previous one's last offset, else GR_ERANGE
+ * (a follower whose log ends inside the leader's first batch truncates to its base first).
+ * Nothing is written on any of these errors.  Each batch's partitionLeaderEpoch (when >= 0 and
+ * newer than the cache's latest) enters the leader epoch cache at the batch's base offset, as
+ * recovery does.  Rolling, indexing, flush.messages and the empty set (n == 0) are as
+ * storage_log_append; info as there.  Returns 0, GR_ECORRUPT, GR_ERANGE, GR_EIO or GR_EINVAL
+ * (a set spanning more than 2^31 offsets). */
+int storage_log_append_replica(struct storage_log *l, uint8_t *batches, size_t n, int64_t now_ms,
+                               struct storage_append_info *info);
+
+/* The leader epoch cache (leader-epoch-checkpoint): for each leader epoch that wrote to this
+ * log, the first offset written in it.  Entries move with the log: truncate_to drops those
+ * starting at or after the new end, retention and advance_start those wholly below the start. */
+
+/* The highest leader epoch in the cache, -1 when empty. */
+int32_t storage_log_latest_epoch(const struct storage_log *l);
+
+/* OffsetsForLeaderEpoch (KIP-101/KIP-279) answered from this log for a requested epoch:
+ *   *out_epoch = the largest cached epoch <= epoch, and *out_end_offset = the start offset of
+ *   the next cached epoch, or the log end offset when there is none (epoch >= the latest).
+ *   epoch below every cached epoch: *out_epoch = epoch and *out_end_offset = the first cached
+ *   epoch's start offset (Kafka since 2.0: that data is gone, so nothing past it can match).
+ *   epoch < 0 (UNDEFINED) or an empty cache: -1 and -1 (UNDEFINED_EPOCH/_OFFSET).
+ * Kafka answers UNDEFINED for an epoch above the latest because its leader caches its current
+ * epoch at election; ours learns epochs from the batches written, and answers (latest, log end)
+ * as Kafka's cache would then.  Always returns 0. */
+int storage_log_end_offset_for_epoch(const struct storage_log *l, int32_t epoch, int32_t *out_epoch,
+                                     int64_t *out_end_offset);
 
 /* A byte range of one segment file holding whole batches. */
 struct storage_slice {
@@ -135,8 +172,10 @@ int storage_log_advance_start(struct storage_log *l, int64_t offset);
 
 /* Removes everything at and after offset (follower truncation).  A batch is never split: if
  * offset falls inside a batch, that whole batch goes and the log end becomes its base offset.
- * An offset below the first segment empties the log and restarts it at offset.  Writes the
- * dir's checkpoints (so the lowered recovery point is durable).  0 or GR_E*. */
+ * An offset below the first segment empties the log and restarts it at offset.  Leader epoch
+ * cache entries starting at or after the new log end go too (leader-epoch-checkpoint
+ * rewritten).  Writes the dir's checkpoints (so the lowered recovery point is durable).
+ * 0 or GR_E*. */
 int storage_log_truncate_to(struct storage_log *l, int64_t offset);
 
 /* fsyncs the active segment (and anything unflushed).  0 or GR_EIO. */

@@ -92,6 +92,50 @@ int storage_epochs_assign(struct storage_epochs *e, int32_t epoch, int64_t start
     return rc;
 }
 
+int32_t storage_epochs_latest(const struct storage_epochs *e)
+{
+    return e->count > 0 ? e->v[e->count - 1].epoch : -1;
+}
+
+/*
+ * Kafka's LeaderEpochFileCache.endOffsetFor (KIP-101, KIP-279), for cache entries
+ * (e0, s0) < (e1, s1) < ... < (ek, sk) and a requested epoch E:
+ *
+ *   E < 0 (UNDEFINED) or no entries    (-1, -1)
+ *   E < e0                             (E, s0): the log no longer holds E's data, so the
+ *                                      follower keeps nothing past our first epoch's start
+ *   ei <= E < e(i+1)                   (ei, s(i+1))
+ *   E >= ek                            (ek, log end)
+ *
+ * For E > ek Kafka answers UNDEFINED, reasoning that a leader's cache always ends with its
+ * current epoch (Kafka assigns it at the log end on election).  Ours learns an epoch only from
+ * the first batch written in it, so a new leader's cache ends with the last epoch that wrote;
+ * (ek, log end) is what Kafka's cache would answer then, a (current epoch, log end) entry
+ * being the next one after ek.
+ */
+void storage_epochs_end_offset_for(const struct storage_epochs *e, int32_t epoch, int64_t log_end,
+                                   int32_t *out_epoch, int64_t *out_end)
+{
+    *out_epoch = -1;
+    *out_end = -1;
+    if (epoch < 0 || e->count == 0) return;
+    int lo = 0, hi = e->count; /* the first entry whose epoch is above the one asked for */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (e->v[mid].epoch <= epoch)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0) {
+        *out_epoch = epoch;
+        *out_end = e->v[0].start_offset;
+    } else {
+        *out_epoch = e->v[lo - 1].epoch;
+        *out_end = lo < e->count ? e->v[lo].start_offset : log_end;
+    }
+}
+
 bool storage_epochs_truncate_end(struct storage_epochs *e, int64_t end)
 {
     int n = e->count;

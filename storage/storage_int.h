@@ -214,6 +214,12 @@ int storage_epochs_load(struct storage_epochs *e, const char *dir);
 /* Adds (epoch, start) when epoch is newer than the last entry; *changed tells the caller to
  * write the file.  0 or GR_ENOMEM. */
 int storage_epochs_assign(struct storage_epochs *e, int32_t epoch, int64_t start, bool *changed);
+/* The last entry's epoch, -1 when empty. */
+int32_t storage_epochs_latest(const struct storage_epochs *e);
+/* OffsetsForLeaderEpoch over the entries, the log ending at log_end: see
+ * storage_log_end_offset_for_epoch. */
+void storage_epochs_end_offset_for(const struct storage_epochs *e, int32_t epoch, int64_t log_end,
+                                   int32_t *out_epoch, int64_t *out_end);
 /* Drops entries starting at or after end. */
 bool storage_epochs_truncate_end(struct storage_epochs *e, int64_t end);
 /* Drops entries wholly below start; the last one below moves up to start. */

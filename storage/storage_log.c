@@ -4,7 +4,9 @@
  * The append path does, per call: one header walk over the (cache-hot, just validated)
  * batches to assign offsets and find the max timestamp, the roll checks, ONE write(), and —
  * only when index.interval.bytes was crossed — a second header walk that adds in-memory index
- * entries.  No other syscall unless flush.messages is reached.
+ * entries.  No other syscall unless flush.messages is reached or the leader epoch changes.
+ * A follower's append (append_replica) differs only in its first walk, which checks the
+ * leader's offsets instead of assigning them, after a CRC pass over bytes from the network.
  */
 #include "storage/storage_int.h"
 
@@ -60,6 +62,18 @@ int64_t storage_log_start_offset(const struct storage_log *l)
 int64_t storage_log_end_offset(const struct storage_log *l)
 {
     return l->end_offset;
+}
+
+int32_t storage_log_latest_epoch(const struct storage_log *l)
+{
+    return storage_epochs_latest(&l->epochs);
+}
+
+int storage_log_end_offset_for_epoch(const struct storage_log *l, int32_t epoch, int32_t *out_epoch,
+                                     int64_t *out_end_offset)
+{
+    storage_epochs_end_offset_for(&l->epochs, epoch, l->end_offset, out_epoch, out_end_offset);
+    return 0;
 }
 
 int64_t storage_log_size_bytes(const struct storage_log *l)
@@ -224,38 +238,83 @@ int storage_log_maybe_flush(struct storage_log *l, int64_t now_ms)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Append.                                                                                     */
+/* Append.  Two front ends share one back end (append_commit):                                 */
+/*   storage_log_append          the leader: assigns offsets from the log end, stamps the epoch */
+/*   storage_log_append_replica  a follower: keeps the leader's offsets and epochs, checks that */
+/*                               they continue the log                                          */
 
+/* What the header walk over a set found. */
 struct append_walk {
-    int64_t next_offset;
+    int64_t first_offset;
+    int64_t next_offset; /* after the last record */
     int64_t max_ts;
     int64_t max_ts_offset;
     int64_t first_max_ts; /* maxTimestamp of the first batch */
+    int32_t first_epoch;  /* partitionLeaderEpoch of the first batch */
+    bool epochs_vary;     /* some batch carries another epoch: learn them batch by batch */
+    int64_t batches;
 };
 
-/* Assigns offsets and the epoch; GR_EINVAL if the set is not whole batches. */
-static int append_assign(uint8_t *p, size_t n, int64_t first, int32_t epoch, struct append_walk *w)
+static void walk_start(struct append_walk *w, int64_t first)
 {
-    w->next_offset = first;
-    w->max_ts = w->first_max_ts = STORAGE_NO_TIMESTAMP;
-    w->max_ts_offset = -1;
+    *w = (struct append_walk){.first_offset = first,
+                              .next_offset = first,
+                              .max_ts = STORAGE_NO_TIMESTAMP,
+                              .max_ts_offset = -1,
+                              .first_max_ts = STORAGE_NO_TIMESTAMP};
+}
+
+/* Accounts for the next batch of the set, b, whose offsets and epoch are final. */
+static void walk_batch(struct append_walk *w, const uint8_t *b)
+{
+    int64_t base = (int64_t)be64_get(b + RB_OFF_BASE_OFFSET);
+    int64_t last = base + (int32_t)be32_get(b + RB_OFF_LAST_OFFSET_DELTA);
+    int64_t ts = (int64_t)be64_get(b + RB_OFF_MAX_TIMESTAMP);
+    int32_t epoch = (int32_t)be32_get(b + RB_OFF_LEADER_EPOCH);
+    if (w->batches++ == 0) {
+        w->first_max_ts = ts;
+        w->first_epoch = epoch;
+    } else if (epoch != w->first_epoch) {
+        w->epochs_vary = true;
+    }
+    if (ts > w->max_ts) {
+        w->max_ts = ts;
+        w->max_ts_offset = last;
+    }
+    w->next_offset = last + 1;
+}
+
+/* Leader: assigns offsets from first and stamps the epoch; GR_EINVAL if the set is not whole
+ * batches. */
+static int walk_assign(uint8_t *p, size_t n, int64_t first, int32_t epoch, struct append_walk *w)
+{
+    walk_start(w, first);
     size_t off = 0;
     while (off < n) {
         uint8_t *b = p + off;
         size_t size = rb_batch_size(b, n - off);
         if (size < RB_HEADER_BYTES || b[RB_OFF_MAGIC] != RB_MAGIC_V2) return GR_EINVAL;
-        int32_t delta = (int32_t)be32_get(b + RB_OFF_LAST_OFFSET_DELTA);
-        if (delta < 0) return GR_EINVAL;
-        int64_t ts = (int64_t)be64_get(b + RB_OFF_MAX_TIMESTAMP);
+        if ((int32_t)be32_get(b + RB_OFF_LAST_OFFSET_DELTA) < 0) return GR_EINVAL;
         be64_put(b + RB_OFF_BASE_OFFSET, (uint64_t)w->next_offset);
         be32_put(b + RB_OFF_LEADER_EPOCH, (uint32_t)epoch);
-        int64_t last = w->next_offset + delta;
-        if (off == 0) w->first_max_ts = ts;
-        if (ts > w->max_ts) {
-            w->max_ts = ts;
-            w->max_ts_offset = last;
-        }
-        w->next_offset = last + 1;
+        walk_batch(w, b);
+        off += size;
+    }
+    return 0;
+}
+
+/* Follower: the set (already validated whole) must start at first and its batches follow
+ * each other without a gap or overlap; GR_ERANGE otherwise. */
+static int walk_check(const uint8_t *p, size_t n, int64_t first, struct append_walk *w)
+{
+    walk_start(w, first);
+    size_t off = 0;
+    while (off < n) {
+        const uint8_t *b = p + off;
+        size_t size = rb_batch_size(b, n - off);
+        assert(size >= RB_HEADER_BYTES); /* precondition: rb_set_validate_flags passed */
+        if ((int64_t)be64_get(b + RB_OFF_BASE_OFFSET) != w->next_offset) return GR_ERANGE;
+        walk_batch(w, b);
         off += size;
     }
     return 0;
@@ -318,8 +377,68 @@ static int append_write(struct storage_log *l, const uint8_t *p, size_t n)
     return GR_EIO;
 }
 
-int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_t leader_epoch,
-                       int64_t now_ms, struct storage_append_info *info)
+/* Teaches the epoch cache the partitionLeaderEpoch of each batch written, at the batch's base
+ * offset, as recovery does; marks the cache dirty when it changed. */
+static void append_learn_epochs(struct storage_log *l, const uint8_t *p, size_t n,
+                                const struct append_walk *w)
+{
+    bool changed = false, any = false;
+    if (!w->epochs_vary) { /* the usual case: one epoch for the whole set, no second walk */
+        if (w->first_epoch >= 0)
+            storage_epochs_assign(&l->epochs, w->first_epoch, w->first_offset, &any);
+    } else {
+        size_t off = 0, size;
+        while ((size = rb_batch_size(p + off, n - off)) != 0) {
+            int32_t epoch = (int32_t)be32_get(p + off + RB_OFF_LEADER_EPOCH);
+            int64_t base = (int64_t)be64_get(p + off + RB_OFF_BASE_OFFSET);
+            if (epoch >= 0 && storage_epochs_assign(&l->epochs, epoch, base, &changed) == 0)
+                any = any || changed;
+            off += size;
+        }
+    }
+    if (any) l->epochs_dirty = true;
+}
+
+/* The shared back end: batches hold their final offsets and epochs, described by w.  Rolls,
+ * writes, indexes, moves the log end, learns epochs, flushes per flush.messages. */
+static int append_commit(struct storage_log *l, const uint8_t *batches, size_t n,
+                         const struct append_walk *w, int64_t now_ms,
+                         struct storage_append_info *info)
+{
+    assert(w->first_offset == l->end_offset && w->next_offset > w->first_offset);
+    /* relative offsets in a segment's indexes are u32 from its base; a set spanning more than
+     * that (possible only with compacted batches) fits no segment */
+    if (w->next_offset - 1 - w->first_offset > INT32_MAX) return GR_EINVAL;
+    int rc = maybe_roll(l, n, w, now_ms);
+    if (!rc) rc = append_write(l, batches, n);
+    if (rc) return rc;
+    struct storage_segment *s = storage_log_active(l);
+    if (s->size_bytes == 0) s->first_batch_ts = w->first_max_ts;
+    if (s->bytes_since_index + (int64_t)n > l->cfg.index_interval_bytes) {
+        append_index(l, batches, n, s->size_bytes);
+    } else {
+        s->bytes_since_index += (int64_t)n;
+        if (w->max_ts > s->max_ts) {
+            s->max_ts = w->max_ts;
+            s->max_ts_offset = w->max_ts_offset;
+        }
+    }
+    s->size_bytes += (int64_t)n;
+    s->flushed = false;
+    if (info)
+        *info = (struct storage_append_info){w->first_offset, w->next_offset - 1, w->max_ts,
+                                             w->max_ts_offset};
+    append_learn_epochs(l, batches, n, w);
+    l->end_offset = w->next_offset;
+    if (l->epochs_dirty && storage_epochs_store(&l->epochs, l->path) == 0) l->epochs_dirty = false;
+    if (l->end_offset - l->recovery_point >= l->cfg.flush_interval_messages)
+        return storage_log_flush(l);
+    return 0;
+}
+
+/* Checks common to both front ends; returns 1 when there is something to append. */
+static int append_begin(struct storage_log *l, size_t n, int64_t now_ms,
+                        struct storage_append_info *info)
 {
     if (l->failed) return GR_EIO;
     if (n == 0) { /* Kafka: an empty record set appends nothing and has no offsets */
@@ -328,34 +447,32 @@ int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_
     }
     if (n > INT32_MAX) return GR_EINVAL;
     l->now_ms = now_ms;
+    return 1;
+}
+
+int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_t leader_epoch,
+                       int64_t now_ms, struct storage_append_info *info)
+{
+    int rc = append_begin(l, n, now_ms, info);
+    if (rc <= 0) return rc;
     struct append_walk w;
-    int rc = append_assign(batches, n, l->end_offset, leader_epoch, &w);
-    if (!rc) rc = maybe_roll(l, n, &w, now_ms);
-    if (!rc) rc = append_write(l, batches, n);
-    if (rc) return rc;
-    struct storage_segment *s = storage_log_active(l);
-    if (s->size_bytes == 0) s->first_batch_ts = w.first_max_ts;
-    if (s->bytes_since_index + (int64_t)n > l->cfg.index_interval_bytes) {
-        append_index(l, batches, n, s->size_bytes);
-    } else {
-        s->bytes_since_index += (int64_t)n;
-        if (w.max_ts > s->max_ts) {
-            s->max_ts = w.max_ts;
-            s->max_ts_offset = w.max_ts_offset;
-        }
+    rc = walk_assign(batches, n, l->end_offset, leader_epoch, &w);
+    return rc ? rc : append_commit(l, batches, n, &w, now_ms, info);
+}
+
+int storage_log_append_replica(struct storage_log *l, uint8_t *batches, size_t n, int64_t now_ms,
+                               struct storage_append_info *info)
+{
+    int rc = append_begin(l, n, now_ms, info);
+    if (rc <= 0) return rc;
+    /* from the network: lengths, magic and CRC are checked here whatever the caller did */
+    struct rb_set_info si;
+    if ((rc = rb_set_validate_flags(batches, n, RB_VALIDATE_LOG, &si)) != 0) {
+        LOG_WARN(STORAGE_COMP, "%s: refusing replicated batches: batch %d is invalid (%s)", l->path,
+                 si.bad_batch_index, gr_strerror(rc));
+        return GR_ECORRUPT;
     }
-    s->size_bytes += (int64_t)n;
-    s->flushed = false;
-    if (info)
-        *info = (struct storage_append_info){l->end_offset, w.next_offset - 1, w.max_ts,
-                                             w.max_ts_offset};
-    bool changed = false;
-    if (leader_epoch >= 0 &&
-        storage_epochs_assign(&l->epochs, leader_epoch, l->end_offset, &changed) == 0 && changed)
-        l->epochs_dirty = true;
-    l->end_offset = w.next_offset;
-    if (l->epochs_dirty && storage_epochs_store(&l->epochs, l->path) == 0) l->epochs_dirty = false;
-    if (l->end_offset - l->recovery_point >= l->cfg.flush_interval_messages)
-        return storage_log_flush(l);
-    return 0;
+    struct append_walk w;
+    if ((rc = walk_check(batches, n, l->end_offset, &w)) != 0) return rc;
+    return append_commit(l, batches, n, &w, now_ms, info);
 }

@@ -8,6 +8,7 @@
 #include "storage/storage.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -70,6 +71,40 @@ static int64_t append_batch(struct storage_log *l, int count, int64_t base_ts, i
     ck_assert_int_eq(ai.last_offset - ai.first_offset + 1, count);
     gbuf_close(&g);
     return ai.first_offset;
+}
+
+/* Appends one batch as a leader does, stamping leader_epoch; returns its first offset. */
+static int64_t append_epoch(struct storage_log *l, int count, int64_t base_ts, int value_bytes,
+                            int32_t leader_epoch)
+{
+    struct gbuf g;
+    gbuf_init(&g);
+    make_batch(&g, count, base_ts, NULL, value_bytes, RB_CODEC_NONE);
+    struct storage_append_info ai;
+    ck_assert_int_eq(storage_log_append(l, g.data, g.len, leader_epoch, base_ts, &ai), 0);
+    gbuf_close(&g);
+    return ai.first_offset;
+}
+
+/* Appends to out one batch as a leader stored it: baseOffset base, partitionLeaderEpoch epoch
+ * (both outside the CRC).  Returns the offset after it. */
+static int64_t leader_batch(struct gbuf *out, int64_t base, int32_t epoch, int count,
+                            int64_t base_ts, int value_bytes)
+{
+    size_t at = out->len;
+    make_batch(out, count, base_ts, NULL, value_bytes, RB_CODEC_NONE);
+    be64_put(out->data + at + RB_OFF_BASE_OFFSET, (uint64_t)base);
+    be32_put(out->data + at + RB_OFF_LEADER_EPOCH, (uint32_t)epoch);
+    return base + count;
+}
+
+static void check_epoch_answer(struct storage_log *l, int32_t asked, int32_t epoch, int64_t end)
+{
+    int32_t got_epoch = -2;
+    int64_t got_end = -2;
+    ck_assert_int_eq(storage_log_end_offset_for_epoch(l, asked, &got_epoch, &got_end), 0);
+    ck_assert_msg(got_epoch == epoch && got_end == end, "epoch %d: got (%d, %lld), want (%d, %lld)",
+                  asked, got_epoch, (long long)got_end, epoch, (long long)end);
 }
 
 static struct storage_log_config small_cfg(int64_t segment_bytes)
@@ -754,6 +789,345 @@ START_TEST(test_flush_messages)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------ */
+/* Follower appends and the leader epoch cache.                                                */
+
+START_TEST(test_replica_append_keeps_offsets)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_latest_epoch(l), -1);
+    /* one fetch's worth: epochs 0, 0, -1 (none), 2, 5 */
+    struct gbuf g;
+    gbuf_init(&g);
+    int64_t next = leader_batch(&g, 0, 0, 3, T0, 20);
+    next = leader_batch(&g, next, 0, 2, T0 + 5, 20);
+    next = leader_batch(&g, next, -1, 1, T0 + 9, 20);
+    next = leader_batch(&g, next, 2, 1, T0 + 7, 20);
+    next = leader_batch(&g, next, 5, 3, T0 + 20, 20);
+    ck_assert_int_eq(next, 10);
+    struct gbuf orig;
+    gbuf_init(&orig);
+    gbuf_append(&orig, g.data, g.len);
+    struct storage_append_info ai;
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, &ai), 0);
+    ck_assert_int_eq(ai.first_offset, 0);
+    ck_assert_int_eq(ai.last_offset, 9);
+    ck_assert_int_eq(ai.max_timestamp, T0 + 22);
+    ck_assert_int_eq(ai.offset_of_max_timestamp, 9);
+    ck_assert_int_eq(memcmp(g.data, orig.data, g.len), 0); /* the buffer is only borrowed */
+    ck_assert_int_eq(storage_log_end_offset(l), 10);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 5);
+    char path[512];
+    part_path(path, sizeof path, "leader-epoch-checkpoint");
+    ck_assert_str_eq(read_text(path), "0\n3\n0 0\n2 6\n5 7\n");
+    /* the log holds the leader's bytes exactly: offsets and epochs as they were */
+    struct storage_slice sl;
+    ck_assert_int_eq(storage_log_read(l, 0, 1 << 20, INT64_MAX, true, &sl), 0);
+    struct gbuf back;
+    gbuf_init(&back);
+    ck_assert_int_eq(storage_slice_copy(&sl, &back), 0);
+    ck_assert_uint_eq(back.len, orig.len);
+    ck_assert_int_eq(memcmp(back.data, orig.data, orig.len), 0);
+    check_every_offset(l);
+    /* the empty set appends nothing */
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, 0, T0, &ai), 0);
+    ck_assert_int_eq(ai.first_offset, -1);
+    ck_assert_int_eq(storage_log_end_offset(l), 10);
+    storage_dir_close(d);
+
+    /* offsets and the epoch cache survive a restart, and appends continue */
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), 10);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 5);
+    check_epoch_answer(l, 2, 2, 7);
+    check_epoch_answer(l, 5, 5, 10);
+    gbuf_reset(&g);
+    leader_batch(&g, 10, 6, 2, T0 + 30, 20);
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, &ai), 0);
+    ck_assert_int_eq(ai.first_offset, 10);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 6);
+    check_every_offset(l);
+    storage_dir_close(d);
+    ck_assert_str_eq(read_text(path), "0\n4\n0 0\n2 6\n5 7\n6 10\n");
+
+    /* a lost checkpoint file is rebuilt from the batches' epochs when the log is scanned */
+    ck_assert_int_eq(unlink(path), 0);
+    char cp[512];
+    snprintf(cp, sizeof cp, "%s/recovery-point-offset-checkpoint", tmp_root);
+    ck_assert_int_eq(unlink(cp), 0);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), 12);
+    ck_assert_str_eq(read_text(path), "0\n4\n0 0\n2 6\n5 7\n6 10\n");
+    storage_dir_close(d);
+    gbuf_close(&g);
+    gbuf_close(&orig);
+    gbuf_close(&back);
+}
+END_TEST
+
+START_TEST(test_replica_append_rejects)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c;
+    storage_log_config_default(&c);
+    struct storage_log *l = open_log(d, &c);
+    struct gbuf g;
+    gbuf_init(&g);
+    leader_batch(&g, 0, 1, 5, T0, 20);
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, NULL), 0);
+    int64_t size = storage_log_size_bytes(l);
+    char path[512];
+    part_path(path, sizeof path, "00000000000000000000.log");
+    struct storage_append_info ai;
+
+    /* a gap, an overlap, and a gap between two batches of one set: nothing is written */
+    static const int64_t bad[][2] = {{6, 8}, {4, 6}, {0, 2}, {5, 9}, {5, 6}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gbuf_reset(&g);
+        leader_batch(&g, bad[i][0], 9, 2, T0, 20);
+        leader_batch(&g, bad[i][1], 9, 1, T0, 20);
+        ck_assert_msg(storage_log_append_replica(l, g.data, g.len, T0, &ai) == GR_ERANGE,
+                      "case %zu", i);
+        ck_assert_int_eq(storage_log_end_offset(l), 5);
+        ck_assert_int_eq(storage_log_size_bytes(l), size);
+        ck_assert_int_eq(file_size(path), size);
+        ck_assert_int_eq(storage_log_latest_epoch(l), 1);
+    }
+
+    /* corrupt bytes: a flipped record byte (CRC), a cut last batch, a bad length, old magic */
+    for (int i = 0; i < 4; i++) {
+        gbuf_reset(&g);
+        int64_t next = leader_batch(&g, 5, 9, 2, T0, 20);
+        size_t second = g.len;
+        leader_batch(&g, next, 9, 2, T0, 20);
+        size_t n = g.len;
+        if (i == 0) g.data[second + RB_HEADER_BYTES + 3] ^= 0x40;
+        if (i == 1) n -= 7;
+        if (i == 2) be32_put(g.data + second + RB_OFF_LENGTH, 20);
+        if (i == 3) g.data[second + RB_OFF_MAGIC] = 1;
+        ck_assert_msg(storage_log_append_replica(l, g.data, n, T0, &ai) == GR_ECORRUPT, "case %d",
+                      i);
+        ck_assert_int_eq(storage_log_end_offset(l), 5);
+        ck_assert_int_eq(storage_log_size_bytes(l), size);
+        ck_assert_int_eq(file_size(path), size);
+        ck_assert_int_eq(storage_log_latest_epoch(l), 1);
+    }
+    char ep[512];
+    part_path(ep, sizeof ep, "leader-epoch-checkpoint");
+    ck_assert_str_eq(read_text(ep), "0\n1\n1 0\n");
+
+    /* the log still takes the right batches */
+    gbuf_reset(&g);
+    leader_batch(&g, 5, 1, 2, T0, 20);
+    leader_batch(&g, 7, 3, 1, T0, 20);
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, &ai), 0);
+    ck_assert_int_eq(ai.first_offset, 5);
+    ck_assert_int_eq(ai.last_offset, 7);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 3);
+    check_every_offset(l);
+    storage_dir_close(d);
+    gbuf_close(&g);
+}
+END_TEST
+
+static bool files_equal(const char *a, const char *b)
+{
+    struct gbuf x, y;
+    gbuf_init(&x);
+    gbuf_init(&y);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    char buf[4096];
+    size_t n;
+    while (same && (n = fread(buf, 1, sizeof buf, fa)) > 0)
+        gbuf_append(&x, buf, n);
+    while (same && (n = fread(buf, 1, sizeof buf, fb)) > 0)
+        gbuf_append(&y, buf, n);
+    same = same && x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    gbuf_close(&x);
+    gbuf_close(&y);
+    return same;
+}
+
+/* A follower fed the leader's batches ends up with the same files as the leader. */
+START_TEST(test_replica_append_rolls_like_leader)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1024);
+    c.segment_ms = 5000;
+    struct storage_log *leader = open_log(d, &c), *follower = NULL;
+    ck_assert_int_eq(storage_log_open(d, TOPIC, 1, NULL, &c, T0, &follower, err, sizeof err), 0);
+    struct gbuf g;
+    gbuf_init(&g);
+    int64_t next = 0;
+    for (int set = 0, i = 0; set < 60; set++) {
+        /* the leader appends sets of 1-3 batches; the follower is fed the same sets, as
+         * stored (offsets assigned, epoch stamped) */
+        int32_t epoch = set / 20; /* epochs 0, 1, 2 */
+        int64_t ts = 0, count = 0;
+        gbuf_reset(&g);
+        for (int k = 0; k <= set % 3; k++, i++) {
+            ts = T0 + i * 100 + (i >= 70 ? 10000 : 0); /* one set rolls by time */
+            make_batch(&g, 1 + i % 4, ts, NULL, 10 + (i * 13) % 50, RB_CODEC_NONE);
+            count += 1 + i % 4;
+        }
+        struct storage_append_info la, fa;
+        ck_assert_int_eq(storage_log_append(leader, g.data, g.len, epoch, ts, &la), 0);
+        ck_assert_int_eq(la.first_offset, next);
+        ck_assert_int_eq(storage_log_append_replica(follower, g.data, g.len, ts, &fa), 0);
+        ck_assert_mem_eq(&fa, &la, sizeof fa);
+        next += count;
+    }
+    ck_assert_int_eq(storage_log_end_offset(follower), next);
+    ck_assert_int_gt(storage_log_segment_count(follower), 5);
+    ck_assert_int_eq(storage_log_segment_count(follower), storage_log_segment_count(leader));
+    ck_assert_int_eq(storage_log_size_bytes(follower), storage_log_size_bytes(leader));
+    ck_assert_int_eq(storage_log_latest_epoch(follower), 2);
+    check_every_offset(follower);
+    storage_dir_close(d);
+
+    /* every file of the follower's partition dir matches the leader's */
+    char dir[300], lpath[600], fpath[600];
+    snprintf(dir, sizeof dir, "%s/" TOPIC "-1", tmp_root);
+    DIR *dd = opendir(dir);
+    ck_assert_ptr_nonnull(dd);
+    struct dirent *de;
+    int compared = 0;
+    while ((de = readdir(dd)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "partition.metadata") == 0) continue;
+        snprintf(fpath, sizeof fpath, "%s/%s", dir, de->d_name);
+        part_path(lpath, sizeof lpath, de->d_name);
+        ck_assert_msg(files_equal(lpath, fpath), "%s differs", de->d_name);
+        compared++;
+    }
+    closedir(dd);
+    ck_assert_int_gt(compared, 3 * 5);
+
+    d = open_dir();
+    ck_assert_int_eq(storage_log_open(d, TOPIC, 1, NULL, &c, T0, &follower, err, sizeof err), 0);
+    ck_assert_int_eq(storage_log_end_offset(follower), next);
+    ck_assert_int_eq(storage_log_latest_epoch(follower), 2);
+    check_every_offset(follower);
+    storage_dir_close(d);
+    gbuf_close(&g);
+}
+END_TEST
+
+/* A log whose epoch cache is {0: 0, 2: 10, 5: 20}, ending at 30. */
+static struct storage_log *epochs_0_2_5(struct storage_dir *d, const struct storage_log_config *c)
+{
+    struct storage_log *l = open_log(d, c);
+    static const int32_t epochs[] = {0, 2, 5};
+    for (int e = 0; e < 3; e++)
+        for (int i = 0; i < 2; i++)
+            append_epoch(l, 5, T0 + e * 10 + i, 40, epochs[e]);
+    ck_assert_int_eq(storage_log_end_offset(l), 30);
+    return l;
+}
+
+START_TEST(test_end_offset_for_epoch)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(512);
+    struct storage_log *l = open_log(d, &c);
+    /* an empty cache knows nothing */
+    ck_assert_int_eq(storage_log_latest_epoch(l), -1);
+    check_epoch_answer(l, 0, -1, -1);
+    check_epoch_answer(l, 3, -1, -1);
+    storage_log_delete(l);
+
+    l = epochs_0_2_5(d, &c);
+    ck_assert_int_gt(storage_log_segment_count(l), 2);
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(storage_log_latest_epoch(l), 5);
+        check_epoch_answer(l, -1, -1, -1); /* UNDEFINED asked, UNDEFINED answered */
+        check_epoch_answer(l, 0, 0, 10);   /* exact: ends where epoch 2 starts */
+        check_epoch_answer(l, 1, 0, 10);   /* between: the epoch below, same end */
+        check_epoch_answer(l, 2, 2, 20);
+        check_epoch_answer(l, 3, 2, 20);
+        check_epoch_answer(l, 4, 2, 20);
+        check_epoch_answer(l, 5, 5, 30); /* the latest: the log end */
+        check_epoch_answer(l, 6, 5, 30); /* above the latest: the latest */
+        check_epoch_answer(l, INT32_MAX, 5, 30);
+        storage_dir_close(d);
+        d = open_dir();
+        l = open_log(d, &c);
+    }
+    /* the log end moves the latest epoch's end */
+    append_epoch(l, 3, T0 + 100, 10, 5);
+    check_epoch_answer(l, 5, 5, 33);
+    check_epoch_answer(l, 4, 2, 20);
+    /* below every cached epoch (epoch 0's data deleted): the requested epoch and the first
+     * cached start, as Kafka answers since KIP-279 */
+    ck_assert_int_eq(storage_log_advance_start(l, 15), 0);
+    check_epoch_answer(l, 0, 0, 15);
+    check_epoch_answer(l, 1, 1, 15);
+    check_epoch_answer(l, 2, 2, 20);
+    char path[512];
+    part_path(path, sizeof path, "leader-epoch-checkpoint");
+    ck_assert_str_eq(read_text(path), "0\n2\n2 15\n5 20\n");
+    storage_dir_close(d);
+}
+END_TEST
+
+START_TEST(test_truncate_drops_epochs)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(512);
+    struct storage_log *l = epochs_0_2_5(d, &c);
+    char path[512];
+    part_path(path, sizeof path, "leader-epoch-checkpoint");
+    ck_assert_str_eq(read_text(path), "0\n3\n0 0\n2 10\n5 20\n");
+    /* epoch 5 still wrote offsets 20..24 */
+    ck_assert_int_eq(storage_log_truncate_to(l, 25), 0);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 5);
+    check_epoch_answer(l, 5, 5, 25);
+    ck_assert_str_eq(read_text(path), "0\n3\n0 0\n2 10\n5 20\n");
+    /* at the epoch's start offset: the epoch goes */
+    ck_assert_int_eq(storage_log_truncate_to(l, 20), 0);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 2);
+    check_epoch_answer(l, 5, 2, 20);
+    ck_assert_str_eq(read_text(path), "0\n2\n0 0\n2 10\n");
+    /* inside epoch 2's first batch (10..14): the batch goes, so does the epoch */
+    ck_assert_int_eq(storage_log_truncate_to(l, 12), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), 10);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 0);
+    check_epoch_answer(l, 2, 0, 10);
+    ck_assert_str_eq(read_text(path), "0\n1\n0 0\n");
+    storage_dir_close(d);
+
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_latest_epoch(l), 0);
+    ck_assert_str_eq(read_text(path), "0\n1\n0 0\n");
+    /* the truncated range is written again by a new epoch */
+    struct gbuf g;
+    gbuf_init(&g);
+    leader_batch(&g, 10, 7, 4, T0, 40);
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, NULL), 0);
+    ck_assert_str_eq(read_text(path), "0\n2\n0 0\n7 10\n");
+    check_epoch_answer(l, 5, 0, 10);
+    check_epoch_answer(l, 7, 7, 14);
+    /* below the first segment: the log restarts empty and so does the cache */
+    ck_assert_int_eq(storage_log_advance_start(l, 13), 0);
+    ck_assert_int_gt(storage_log_start_offset(l), 0);
+    ck_assert_int_eq(storage_log_truncate_to(l, 3), 0);
+    ck_assert_int_eq(storage_log_end_offset(l), 3);
+    ck_assert_int_eq(storage_log_latest_epoch(l), -1);
+    check_epoch_answer(l, 7, -1, -1);
+    ck_assert_str_eq(read_text(path), "0\n0\n");
+    storage_dir_close(d);
+    gbuf_close(&g);
+}
+END_TEST
+
 static Suite *storage_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -778,6 +1152,11 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_delete_and_scan);
     tcase_add_test(tc, test_flush_messages);
     tcase_add_test(tc, test_slice_survives_retention);
+    tcase_add_test(tc, test_replica_append_keeps_offsets);
+    tcase_add_test(tc, test_replica_append_rejects);
+    tcase_add_test(tc, test_replica_append_rolls_like_leader);
+    tcase_add_test(tc, test_end_offset_for_epoch);
+    tcase_add_test(tc, test_truncate_drops_epochs);
     suite_add_tcase(s, tc);
     return s;
 }
