@@ -2,15 +2,16 @@
  * controller_channel.c — the request/response client of the control plane; the contract is in
  * channel_int.h.
  *
- * Endpoints.  One struct ctl_ep per configured endpoint, each with at most one connection.  New
- * calls go only to the target's; a connection to an endpoint that stopped being the target lives
- * on only until its last outstanding call completes (ctl_channel_set_target), so at most one
- * connection per endpoint ever exists and usually just the target's.
+ * Endpoints.  One struct ctl_ep per configured endpoint, each with at most one connection, a
+ * net_link (net/net.h: non-blocking connect, write queue, framing).  New calls go only to the
+ * target's; a connection to an endpoint that stopped being the target lives on only until its
+ * last outstanding call completes (ctl_channel_set_target), so at most one connection per
+ * endpoint ever exists and usually just the target's.
  *
  *   IDLE --call--> CONNECTING --writable, SO_ERROR == 0--> CONNECTED
  *    ^  ^               |  connect error / timeout               |  error, EOF with calls
  *    |  +-- ep_fail ----+----------------------------------------+  outstanding, bad frame
- *    +----- ep_close: idle non-target connection, or EOF with no call outstanding
+ *    +----- net_link_close: idle non-target connection, or EOF with no call outstanding
  *
  * ep_fail fails the calls outstanding on the connection with GR_EIO, advances the target if it
  * was the target, and bars the endpoint for CTL_CHANNEL_RETRY_MS.  An EOF on a connection with
@@ -24,47 +25,31 @@
  *            ev_done.  ep_fail only ever queues, so a failure found inside ctl_channel_call
  *            (a refused connect) still reaches the callback from the loop.
  * A callback runs after its call has left both places and the channel is consistent, so it may
- * call ctl_channel_call or ctl_channel_set_target.  The one hazard is a callback run while
- * ep_process walks the receive buffer closing that very connection (set_target, or the last
- * answer on a non-target connection): ep->gen changes on every close and ep_process stops.
+ * call ctl_channel_call or ctl_channel_set_target.  A callback that closes the connection whose
+ * answer it is handling (set_target, or the last answer on a non-target connection) is safe:
+ * the link hands over no further frames of a connection once it is closed.
  *
- * Requests are only queued by ctl_channel_call; the write event sends them from the loop, so a
- * burst of calls leaves in one send and a write error never surfaces inside a callback.
+ * Requests are only queued by ctl_channel_call; the link's write event sends them from the loop,
+ * so a burst of calls leaves in one send and a write error never surfaces inside a callback.
  */
 #include "controller/channel_int.h"
+#include "net/net.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <event2/event.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define CC_COMP "ctl-channel"
 #define CC_BUCKETS 64 /* pending calls hashed by correlation id (sequential: spreads evenly) */
-#define CC_READ_BYTES_MIN (64 * 1024)       /* room ensured before each read */
-#define CC_BUF_KEEP_BYTES ((size_t)1 << 20) /* an empty buffer above this is given back */
 #define CC_ARENA_BLOCK_BYTES (64 * 1024)
-
-enum ctl_ep_state { EP_IDLE, EP_CONNECTING, EP_CONNECTED };
 
 struct ctl_ep {
     struct ctl_channel *ch;
     struct ctl_endpoint cfg;
-    enum ctl_ep_state state;
-    int fd;                           /* -1 when IDLE */
-    struct event *ev_read, *ev_write; /* exist while fd does */
-    struct event *ev_connect_timeout;
-    struct gbuf out; /* encoded requests; [out_off, out.len) not sent yet */
-    size_t out_off;
-    struct gbuf in;      /* received bytes; after ep_process at most one partial frame */
-    int n_pending;       /* calls outstanding on this connection */
-    int64_t retry_at_ms; /* after a failure: no new connection before this */
-    uint64_t gen;        /* bumped by every close */
+    struct net_link *link; /* the connection; its state is the endpoint's */
+    int n_pending;         /* calls outstanding on this connection */
+    int64_t retry_at_ms;   /* after a failure: no new connection before this */
 };
 
 struct ctl_call {
@@ -95,19 +80,14 @@ struct ctl_channel {
     bool freeing;
 };
 
-static void ep_close(struct ctl_ep *ep);
-static void ep_fail(struct ctl_channel *ch, struct ctl_ep *ep, const char *what,
-                    const char *detail);
-
 static int ep_index(const struct ctl_channel *ch, const struct ctl_ep *ep)
 {
     return (int)(ep - ch->eps);
 }
 
-/* Gives back the memory of an empty buffer that a large frame made large. */
-static void buf_trim(struct gbuf *b)
+static bool ep_idle(const struct ctl_ep *ep)
 {
-    if (b->len == 0 && b->cap > CC_BUF_KEEP_BYTES) gbuf_close(b);
+    return net_link_state(ep->link) == NET_LINK_IDLE;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -189,9 +169,9 @@ static void call_finish(struct ctl_channel *ch, struct ctl_call *c, int err,
 {
     struct ctl_ep *ep = &ch->eps[c->ep];
     call_unlink(ch, c);
-    if (ep->n_pending == 0 && ep->state != EP_IDLE && ep_index(ch, ep) != ch->target) {
+    if (ep->n_pending == 0 && !ep_idle(ep) && ep_index(ch, ep) != ch->target) {
         LOG_DEBUG(CC_COMP, "closing the drained connection to controller %d", ep->cfg.id);
-        ep_close(ep);
+        net_link_close(ep->link);
     }
     call_deliver(c, err, resp);
 }
@@ -219,32 +199,13 @@ static void ch_on_done(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------------------------------ */
 /* Connections                                                                                 */
 
-/* Closes the connection, if any, dropping unsent and unparsed bytes.  Outstanding calls are the
- * caller's business (ep_fail fails them; other callers close only when there are none). */
-static void ep_close(struct ctl_ep *ep)
-{
-    if (ep->ev_read) event_free(ep->ev_read);
-    if (ep->ev_write) event_free(ep->ev_write);
-    ep->ev_read = ep->ev_write = NULL;
-    if (ep->ev_connect_timeout) evtimer_del(ep->ev_connect_timeout);
-    if (ep->fd >= 0) close(ep->fd);
-    ep->fd = -1;
-    ep->state = EP_IDLE;
-    gbuf_reset(&ep->out);
-    ep->out_off = 0;
-    gbuf_reset(&ep->in);
-    buf_trim(&ep->out);
-    buf_trim(&ep->in);
-    ep->gen++;
-}
-
 /* The connection failed: every call outstanding on it fails with GR_EIO (from the loop), the
  * endpoint is barred for CTL_CHANNEL_RETRY_MS, and the target moves on if it was the target. */
-static void ep_fail(struct ctl_channel *ch, struct ctl_ep *ep, const char *what, const char *detail)
+static void ep_fail(struct ctl_channel *ch, struct ctl_ep *ep, const char *reason)
 {
     int idx = ep_index(ch, ep);
     int failed = ep->n_pending;
-    ep_close(ep);
+    net_link_close(ep->link);
     ep->retry_at_ms = time_mono_ms() + CTL_CHANNEL_RETRY_MS;
     struct ctl_call *c = ch->calls_head;
     while (c) {
@@ -258,57 +219,27 @@ static void ep_fail(struct ctl_channel *ch, struct ctl_ep *ep, const char *what,
     assert(ep->n_pending == 0);
     if (idx == ch->target) ch->target = (idx + 1) % ch->n_eps;
     if (!ch->down_logged) {
-        LOG_WARN(CC_COMP, "controller %d at %s:%d: %s: %s; %d call(s) failed, target now %d",
-                 ep->cfg.id, ep->cfg.host, ep->cfg.port, what, detail, failed,
+        LOG_WARN(CC_COMP, "controller %d at %s:%d: %s; %d call(s) failed, target now %d",
+                 ep->cfg.id, ep->cfg.host, ep->cfg.port, reason, failed,
                  ch->eps[ch->target].cfg.id);
         ch->down_logged = true;
     } else {
-        LOG_DEBUG(CC_COMP, "controller %d at %s:%d: %s: %s; %d call(s) failed", ep->cfg.id,
-                  ep->cfg.host, ep->cfg.port, what, detail, failed);
+        LOG_DEBUG(CC_COMP, "controller %d at %s:%d: %s; %d call(s) failed", ep->cfg.id,
+                  ep->cfg.host, ep->cfg.port, reason, failed);
     }
 }
 
-/* Writes queued requests until the socket would block or nothing is left. */
-static void ep_flush(struct ctl_channel *ch, struct ctl_ep *ep)
+static void ep_on_connected(void *ctx)
 {
-    assert(ep->state == EP_CONNECTED);
-    while (ep->out_off < ep->out.len) {
-        ssize_t w =
-            send(ep->fd, ep->out.data + ep->out_off, ep->out.len - ep->out_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                event_add(ep->ev_write, NULL);
-                break;
-            }
-            ep_fail(ch, ep, "write", strerror(errno));
-            return;
-        }
-        ep->out_off += (size_t)w;
-    }
-    if (ep->out_off == ep->out.len) {
-        gbuf_reset(&ep->out);
-        ep->out_off = 0;
-        buf_trim(&ep->out);
-    } else if (ep->out_off > ep->out.len / 2) {
-        gbuf_consume(&ep->out, ep->out_off);
-        ep->out_off = 0;
-    }
-}
-
-static void ep_on_connected(struct ctl_channel *ch, struct ctl_ep *ep)
-{
+    struct ctl_ep *ep = ctx;
+    struct ctl_channel *ch = ep->ch;
     int idx = ep_index(ch, ep);
-    ep->state = EP_CONNECTED;
-    evtimer_del(ep->ev_connect_timeout);
     ep->retry_at_ms = 0;
     if (idx != ch->logged_ep || ch->down_logged)
         LOG_INFO(CC_COMP, "connected to controller %d at %s:%d", ep->cfg.id, ep->cfg.host,
                  ep->cfg.port);
     ch->logged_ep = idx;
     ch->down_logged = false;
-    event_add(ep->ev_read, NULL);
-    ep_flush(ch, ep);
 }
 
 /* An answer: completes its call, if it is still pending on this connection. */
@@ -324,133 +255,48 @@ static void ep_dispatch(struct ctl_channel *ch, struct ctl_ep *ep,
     call_finish(ch, c, 0, f);
 }
 
-/* Decodes and dispatches every complete frame in ep->in. */
-static void ep_process(struct ctl_channel *ch, struct ctl_ep *ep)
+/* One whole frame (the link checked its length against CTL_CHANNEL_FRAME_BYTES_MAX). */
+static void ep_on_frame(void *ctx, const uint8_t *frame, size_t frame_bytes)
 {
-    uint64_t gen = ep->gen;
-    size_t pos = 0;
-    for (;;) {
-        struct control_frame_view v;
-        arena_reset(&ch->arena);
-        int rc = control_frame_decode(ep->in.data + pos, ep->in.len - pos,
-                                      CTL_CHANNEL_FRAME_BYTES_MAX, &v, &ch->arena);
-        if (rc == GR_ETRUNC) break;
-        /* GR_EUNSUP: a body this build does not know; its call gets it with BODY__NOT_SET */
-        if (rc != 0 && rc != GR_EUNSUP) {
-            arena_reset(&ch->arena);
-            ep_fail(ch, ep, "bad frame",
-                    rc == GR_ERANGE ? "larger than CTL_CHANNEL_FRAME_BYTES_MAX" : gr_strerror(rc));
-            return;
-        }
-        pos += v.frame_bytes;
+    struct ctl_ep *ep = ctx;
+    struct ctl_channel *ch = ep->ch;
+    struct control_frame_view v;
+    arena_reset(&ch->arena);
+    int rc = control_frame_decode(frame, frame_bytes, CTL_CHANNEL_FRAME_BYTES_MAX, &v, &ch->arena);
+    /* GR_EUNSUP: a body this build does not know; its call gets it with BODY__NOT_SET */
+    if (rc != 0 && rc != GR_EUNSUP) {
+        char reason[64];
+        strfmt(reason, sizeof reason, "bad frame: %s", gr_strerror(rc));
+        ep_fail(ch, ep, reason);
+    } else {
         ep_dispatch(ch, ep, v.frame);
-        if (ep->gen != gen) { /* a callback closed this connection; ep->in is gone */
-            arena_reset(&ch->arena);
-            return;
-        }
     }
     arena_reset(&ch->arena);
-    gbuf_consume(&ep->in, pos);
-    buf_trim(&ep->in);
 }
 
-static void ep_on_read(evutil_socket_t fd, short what, void *arg)
+static void ep_on_closed(void *ctx, bool eof, const char *reason)
 {
-    struct ctl_ep *ep = arg;
-    struct ctl_channel *ch = ep->ch;
-    /* The buffer grows only as bytes arrive: a huge announced length costs nothing up front. */
-    if (gbuf_reserve(&ep->in, CC_READ_BYTES_MIN)) {
-        ep_fail(ch, ep, "read", gr_strerror(GR_ENOMEM));
+    struct ctl_ep *ep = ctx;
+    if (eof && ep->n_pending == 0) {
+        LOG_DEBUG(CC_COMP, "controller %d closed an idle connection", ep->cfg.id);
         return;
     }
-    ssize_t n = recv(fd, ep->in.data + ep->in.len, ep->in.cap - ep->in.len, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        ep_fail(ch, ep, "read", strerror(errno));
-        return;
-    }
-    if (n == 0) {
-        if (ep->n_pending == 0) {
-            LOG_DEBUG(CC_COMP, "controller %d closed an idle connection", ep->cfg.id);
-            ep_close(ep);
-        } else {
-            ep_fail(ch, ep, "read", "connection closed by the controller");
-        }
-        return;
-    }
-    ep->in.len += (size_t)n;
-    ep_process(ch, ep);
+    ep_fail(ep->ch, ep, reason);
 }
 
-static void ep_on_write(evutil_socket_t fd, short what, void *arg)
-{
-    struct ctl_ep *ep = arg;
-    struct ctl_channel *ch = ep->ch;
-    if (ep->state == EP_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-        if (err)
-            ep_fail(ch, ep, "connect", strerror(err));
-        else
-            ep_on_connected(ch, ep);
-        return;
-    }
-    ep_flush(ch, ep);
-}
-
-static void ep_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct ctl_ep *ep = arg;
-    if (ep->state == EP_CONNECTING) ep_fail(ep->ch, ep, "connect", "timed out");
-}
+static const struct net_link_ops ep_link_ops = {
+    .on_connected = ep_on_connected,
+    .on_frame = ep_on_frame,
+    .on_closed = ep_on_closed,
+};
 
 /* Starts a non-blocking connect.  Failures go through ep_fail (the callbacks run later). */
 static void ep_connect(struct ctl_channel *ch, struct ctl_ep *ep)
 {
-    assert(ep->state == EP_IDLE && ep->fd < 0);
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    strfmt(port, sizeof port, "%d", ep->cfg.port);
-    int gai = getaddrinfo(ep->cfg.host, port, &hints, &res);
-    if (gai || !res) {
-        ep_fail(ch, ep, "resolve", gai ? gai_strerror(gai) : "no address");
-        return;
-    }
-    ep->state = EP_CONNECTING;
-    ep->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (ep->fd < 0) {
-        int err = errno;
-        freeaddrinfo(res);
-        ep_fail(ch, ep, "socket", strerror(err));
-        return;
-    }
-    int one = 1;
-    setsockopt(ep->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ep->ev_read = event_new(ch->base, ep->fd, EV_READ | EV_PERSIST, ep_on_read, ep);
-    ep->ev_write = event_new(ch->base, ep->fd, EV_WRITE, ep_on_write, ep);
-    if (!ep->ev_read || !ep->ev_write) {
-        freeaddrinfo(res);
-        ep_fail(ch, ep, "event_new", gr_strerror(GR_ENOMEM));
-        return;
-    }
-    int rc = connect(ep->fd, res->ai_addr, res->ai_addrlen);
-    int err = errno;
-    freeaddrinfo(res);
-    if (rc == 0) {
-        ep_on_connected(ch, ep);
-        return;
-    }
-    if (err != EINPROGRESS && err != EINTR) { /* after EINTR the connect goes on, too */
-        ep_fail(ch, ep, "connect", strerror(err));
-        return;
-    }
-    struct timeval tv = {CTL_CHANNEL_CONNECT_TIMEOUT_MS / 1000,
-                         (CTL_CHANNEL_CONNECT_TIMEOUT_MS % 1000) * 1000};
-    evtimer_add(ep->ev_connect_timeout, &tv);
-    event_add(ep->ev_write, NULL);
+    char err[160];
+    if (net_link_connect(ep->link, ep->cfg.host, ep->cfg.port, CTL_CHANNEL_CONNECT_TIMEOUT_MS, err,
+                         sizeof err))
+        ep_fail(ch, ep, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -477,18 +323,12 @@ struct ctl_channel *ctl_channel_new(struct event_base *base, const struct ctl_en
     ch->next_correlation_id = 1;
     ch->logged_ep = -1;
     arena_init(&ch->arena, CC_ARENA_BLOCK_BYTES);
-    for (int i = 0; i < n; i++) { /* everything ctl_channel_free looks at, before any failure */
+    for (int i = 0; i < n; i++) {
         struct ctl_ep *ep = &ch->eps[i];
         ep->ch = ch;
         ep->cfg = eps[i];
-        ep->fd = -1;
-        gbuf_init(&ep->out);
-        gbuf_init(&ep->in);
-    }
-    for (int i = 0; i < n; i++) {
-        struct ctl_ep *ep = &ch->eps[i];
-        ep->ev_connect_timeout = evtimer_new(base, ep_on_connect_timeout, ep);
-        if (!ep->ev_connect_timeout) goto err_free;
+        ep->link = net_link_new(base, &ep_link_ops, ep, CTL_CHANNEL_FRAME_BYTES_MAX);
+        if (!ep->link) goto err_free;
     }
     ch->ev_done = evtimer_new(base, ch_on_done, ch);
     if (!ch->ev_done) goto err_free;
@@ -514,13 +354,8 @@ void ctl_channel_free(struct ctl_channel *ch)
         call_unlink(ch, c);
         call_deliver(c, GR_ECANCELED, NULL);
     }
-    for (int i = 0; i < ch->n_eps; i++) {
-        struct ctl_ep *ep = &ch->eps[i];
-        ep_close(ep);
-        if (ep->ev_connect_timeout) event_free(ep->ev_connect_timeout);
-        gbuf_close(&ep->out);
-        gbuf_close(&ep->in);
-    }
+    for (int i = 0; i < ch->n_eps; i++)
+        net_link_free(ch->eps[i].link);
     if (ch->ev_done) event_free(ch->ev_done);
     arena_close(&ch->arena);
     free(ch);
@@ -542,7 +377,7 @@ int ctl_channel_call(struct ctl_channel *ch, Gregor__Control__ControlFrame *f, i
     c->correlation_id = ch->next_correlation_id++;
     f->correlation_id = c->correlation_id;
     struct ctl_ep *ep = &ch->eps[ch->target];
-    if (ep->state == EP_IDLE && time_mono_ms() < ep->retry_at_ms) {
+    if (ep_idle(ep) && time_mono_ms() < ep->retry_at_ms) {
         /* barred after a recent failure: fail now (from the loop) and try the next one */
         LOG_DEBUG(CC_COMP, "controller %d failed recently; failing the call", ep->cfg.id);
         ch->target = (ch->target + 1) % ch->n_eps;
@@ -554,7 +389,7 @@ int ctl_channel_call(struct ctl_channel *ch, Gregor__Control__ControlFrame *f, i
         free(c);
         return GR_ENOMEM;
     }
-    int rc = control_frame_encode(f, &ep->out); /* on failure ep->out is unchanged */
+    int rc = control_frame_encode(f, net_link_out(ep->link)); /* on failure: unchanged */
     if (rc) {
         event_free(c->ev_timeout);
         free(c);
@@ -563,10 +398,10 @@ int ctl_channel_call(struct ctl_channel *ch, Gregor__Control__ControlFrame *f, i
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
     evtimer_add(c->ev_timeout, &tv);
     call_link(ch, c);
-    if (ep->state == EP_IDLE)
+    if (ep_idle(ep))
         ep_connect(ch, ep);
-    else if (ep->state == EP_CONNECTED)
-        event_add(ep->ev_write, NULL);
+    else
+        net_link_send(ep->link);
     return 0;
 }
 
@@ -584,7 +419,7 @@ void ctl_channel_set_target(struct ctl_channel *ch, int32_t id)
     struct ctl_ep *old = &ch->eps[ch->target];
     ch->target = next;
     /* with calls outstanding it closes with the last of them (call_finish) */
-    if (old->state != EP_IDLE && old->n_pending == 0) ep_close(old);
+    if (!ep_idle(old) && old->n_pending == 0) net_link_close(old->link);
 }
 
 int32_t ctl_channel_target(const struct ctl_channel *ch)
