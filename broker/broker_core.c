@@ -115,6 +115,7 @@ static void on_topic_created(void *arg, const struct md_topic *mt)
     size_t h = gr_hash(t->name, strlen(t->name)) % b->bucket_count;
     t->hash_next = b->buckets[h];
     b->buckets[h] = t;
+    broker_replica_sync(b, t, mt);
 }
 
 /* Opens the log of partition i of t if this broker is one of its replicas. */
@@ -124,6 +125,10 @@ static void partition_open(struct broker *b, struct broker_topic *t, const struc
     struct broker_partition *p = &t->partitions[i];
     p->topic = t;
     p->id = i;
+    p->leader_id = -2; /* no role yet: broker_replica_sync gives it one */
+    p->leader_epoch = -1;
+    p->partition_epoch = -1;
+    p->alter_adding = -1;
     const struct md_partition *mp = &mt->partitions[i];
     bool replica = false;
     for (int32_t k = 0; k < mp->replica_count; k++) replica |= mp->replicas[k] == b->cfg.node_id;
@@ -134,11 +139,12 @@ static void partition_open(struct broker *b, struct broker_topic *t, const struc
         LOG_ERROR("broker", "cannot open log of %s-%d: %s", mt->name, i, err);
         return;
     }
-    /* until replication (issue #4): everything in the leader's log is committed */
-    p->high_watermark = storage_log_end_offset(p->log);
+    /* the high watermark is not stored: a leader starts from its log end when it is alone in
+     * the ISR (broker_replica_update_hw), a follower learns it from its leader */
+    p->high_watermark = mp->isr_count <= 1 ? storage_log_end_offset(p->log) : 0;
 }
 
-static void on_partitions_added(void *arg, const struct md_topic *mt)
+static void on_partitions_changed(void *arg, const struct md_topic *mt)
 {
     struct broker *b = arg;
     struct broker_topic *t = broker_topic_find(b, mt->name, strlen(mt->name));
@@ -146,7 +152,10 @@ static void on_partitions_added(void *arg, const struct md_topic *mt)
         on_topic_created(arg, mt);
         return;
     }
-    if (mt->partition_count <= t->partition_count) return;
+    if (mt->partition_count <= t->partition_count) {
+        broker_replica_sync(b, t, mt); /* a new leader, leader epoch or ISR */
+        return;
+    }
     struct broker_partition *np = calloc((size_t)mt->partition_count, sizeof(*np));
     if (!np) {
         LOG_ERROR("broker", "out of memory adding partitions to %s", mt->name);
@@ -164,6 +173,7 @@ static void on_partitions_added(void *arg, const struct md_topic *mt)
     t->partition_count = mt->partition_count;
     for (int32_t i = old; i < mt->partition_count; i++) partition_open(b, t, mt, i, &lc);
     LOG_INFO("broker", "topic %s now has %d partitions", mt->name, mt->partition_count);
+    broker_replica_sync(b, t, mt);
 }
 
 static void broker_topic_unlink(struct broker *b, struct broker_topic *t)
@@ -190,12 +200,14 @@ static void on_topic_deleting(void *arg, const struct md_topic *mt)
     broker_topic_unlink(b, t);
     for (int32_t i = 0; i < t->partition_count; i++) {
         struct broker_partition *p = &t->partitions[i];
+        broker_replica_forget(b, p);
         broker_fetch_partition_gone(b, p);
         if (p->log && storage_log_delete(p->log))
             LOG_WARN("broker", "could not remove the files of %s-%d", t->name, i);
         p->log = NULL;
     }
     broker_topic_free(t);
+    broker_produce_recheck(b); /* acks=all produces waiting on it answer now */
 }
 
 static void on_topic_config_changed(void *arg, const struct md_topic *mt)
@@ -208,7 +220,7 @@ static void on_topic_config_changed(void *arg, const struct md_topic *mt)
 struct controller_listener broker_controller_listener(struct broker *b)
 {
     struct controller_listener l = {b, on_topic_created, on_topic_deleting,
-                                    on_topic_config_changed, on_partitions_added};
+                                    on_topic_config_changed, on_partitions_changed};
     return l;
 }
 
@@ -232,6 +244,7 @@ int broker_new(struct event_base *base, const struct broker_config *cfg, struct 
     b->message_max_bytes = (int32_t)cfg_get_long(cfg->cfg, "message.max.bytes", 1048588);
     b->fetch_max_bytes = (int32_t)cfg_get_long(cfg->cfg, "fetch.max.bytes", 57671680);
     b->auto_create = cfg_get_bool(cfg->cfg, "auto.create.topics.enable", true);
+    b->replica_lag_ms = cfg_get_long(cfg->cfg, "replica.lag.time.max.ms", 30000);
     int64_t now = time_mono_ms();
     b->next_retention_ms = now + 1000;
     b->next_checkpoint_ms = now + BROKER_CHECKPOINT_INTERVAL_MS;
@@ -247,6 +260,8 @@ void broker_set_md_client(struct broker *b, struct md_client *m)
 void broker_free(struct broker *b)
 {
     if (!b) return;
+    broker_fetchers_free(b);
+    broker_produce_cancel_all(b);
     broker_fetch_cancel_all(b);
     for (size_t i = 0; i < b->bucket_count; i++) {
         struct broker_topic *t = b->buckets[i];
@@ -264,6 +279,7 @@ void broker_free(struct broker *b)
 
 void broker_tick(struct broker *b, int64_t now_mono_ms)
 {
+    broker_replica_tick(b, now_mono_ms);
     int64_t wall = time_wall_ms();
     bool retention = now_mono_ms >= b->next_retention_ms;
     if (retention)

@@ -18,6 +18,8 @@ struct fetch_part {
     int32_t max_bytes;
     struct broker_partition *p; /* NULL when unknown, deleted or not led here */
     int16_t error;              /* why p is NULL */
+    int32_t current_leader_epoch; /* v9+: the epoch the fetcher knows; -1 none */
+    int32_t last_fetched_epoch;   /* v12 followers: the epoch of their last batch; -1 none */
 };
 
 struct fetch_topic {
@@ -32,6 +34,7 @@ struct fetch_waiter {
     struct net_slot *slot;
     int32_t correlation_id;
     int16_t version;
+    int32_t replica_id; /* a follower's fetch (reads up to the log end, not the HW); -1 */
     int32_t min_bytes, max_bytes;
     int64_t deadline_ms;
     int32_t topic_count;
@@ -40,9 +43,16 @@ struct fetch_waiter {
     void *heap; /* the single allocation holding topics, parts and names */
 };
 
+/* The offset a fetch may read up to: the high watermark for consumers, the log end for
+ * followers. */
+static int64_t fetch_limit(const struct broker_partition *p, bool replica)
+{
+    return replica ? storage_log_end_offset(p->log) : p->high_watermark;
+}
+
 /* Fills one partition's response.  Returns the record bytes it will carry. */
 static int32_t fetch_partition(const struct fetch_part *fp, int32_t budget, bool first,
-                               struct kafka_fetch_response_partition_data *out)
+                               bool replica, struct kafka_fetch_response_partition_data *out)
 {
     kafka_fetch_response_partition_data_init(out);
     out->partition_index = fp->partition;
@@ -58,13 +68,35 @@ static int32_t fetch_partition(const struct fetch_part *fp, int32_t budget, bool
         out->error_code = fp->error ? fp->error : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         return 0;
     }
+    if (!p->leader) { /* leadership moved while the fetch waited */
+        out->error_code = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
+        return 0;
+    }
+    if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
+        out->error_code = fp->current_leader_epoch < p->leader_epoch
+                              ? KAFKA_ERR_FENCED_LEADER_EPOCH
+                              : KAFKA_ERR_UNKNOWN_LEADER_EPOCH;
+        return 0;
+    }
     out->high_watermark = p->high_watermark;
     out->last_stable_offset = p->high_watermark;
     out->log_start_offset = storage_log_start_offset(p->log);
     int32_t max = GR_MIN(fp->max_bytes, budget);
     if (max <= 0 && !first) return 0;
     struct storage_slice s;
-    int rc = storage_log_read(p->log, fp->offset, GR_MAX(max, 0), p->high_watermark, first, &s);
+    if (replica && fp->last_fetched_epoch >= 0) {
+        /* KIP-595: does the follower's log agree with ours up to its last batch's epoch? */
+        int32_t ep;
+        int64_t end;
+        if (storage_log_end_offset_for_epoch(p->log, fp->last_fetched_epoch, &ep, &end) == 0 &&
+            (ep < fp->last_fetched_epoch || end < fp->offset)) {
+            out->diverging_epoch.epoch = ep;
+            out->diverging_epoch.end_offset = end;
+            return 0;
+        }
+    }
+    int rc = storage_log_read(p->log, fp->offset, GR_MAX(max, 0), fetch_limit(p, replica), first,
+                              &s);
     if (rc == GR_ERANGE) {
         out->error_code = KAFKA_ERR_OFFSET_OUT_OF_RANGE;
         return 0;
@@ -99,7 +131,8 @@ static int64_t fetch_build(struct arena *a, const struct fetch_waiter *f,
         if (!tr->partitions) return -1;
         tr->partitions_count = ft->part_count;
         for (int32_t k = 0; k < ft->part_count; k++) {
-            int32_t n = fetch_partition(&ft->parts[k], budget, total == 0, &tr->partitions[k]);
+            int32_t n = fetch_partition(&ft->parts[k], budget, total == 0, f->replica_id >= 0,
+                                        &tr->partitions[k]);
             total += n;
             budget -= n;
         }
@@ -169,12 +202,12 @@ static int64_t waiter_available(struct fetch_waiter *f)
     for (int32_t i = 0; i < f->topic_count; i++) {
         for (int32_t k = 0; k < f->topics[i].part_count; k++) {
             struct fetch_part *fp = &f->topics[i].parts[k];
-            if (!fp->p || !fp->p->log) return INT64_MAX; /* answer now with the error */
-            if (fp->offset > fp->p->high_watermark) return INT64_MAX;
-            if (fp->offset < fp->p->high_watermark) {
+            if (!fp->p || !fp->p->log || !fp->p->leader) return INT64_MAX; /* the error now */
+            int64_t limit = fetch_limit(fp->p, f->replica_id >= 0);
+            if (fp->offset > limit) return INT64_MAX;
+            if (fp->offset < limit) {
                 struct storage_slice s;
-                if (storage_log_read(fp->p->log, fp->offset, fp->max_bytes,
-                                     fp->p->high_watermark, true, &s))
+                if (storage_log_read(fp->p->log, fp->offset, fp->max_bytes, limit, true, &s))
                     return INT64_MAX;
                 total += s.bytes;
             }
@@ -295,6 +328,7 @@ int broker_handle_fetch(struct broker_req *req)
     if (kafka_fetch_request_decode(&req->r, v, &body)) return -1;
     struct fetch_waiter f = {.b = req->b, .slot = req->slot,
                              .correlation_id = req->hdr.correlation_id, .version = v,
+                             .replica_id = body.replica_id >= 0 ? body.replica_id : -1,
                              .min_bytes = body.min_bytes,
                              .max_bytes = body.max_bytes > 0 && v >= 3
                                               ? GR_MIN(body.max_bytes, req->b->fetch_max_bytes)
@@ -323,6 +357,12 @@ int broker_handle_fetch(struct broker_req *req)
             fp->max_bytes = rp->partition_max_bytes;
             fp->error = broker_lead_error(req->b, t, rp->partition);
             fp->p = fp->error ? NULL : &t->partitions[rp->partition];
+            fp->current_leader_epoch = v >= 9 ? rp->current_leader_epoch : -1;
+            fp->last_fetched_epoch = v >= 12 ? rp->last_fetched_epoch : -1;
+            if (fp->p && f.replica_id >= 0 &&
+                (fp->current_leader_epoch < 0 || fp->current_leader_epoch == fp->p->leader_epoch))
+                broker_replica_follower_fetched(req->b, fp->p, f.replica_id, fp->offset,
+                                                time_mono_ms());
         }
     }
     struct kafka_fetch_response resp;

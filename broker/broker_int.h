@@ -8,13 +8,35 @@
 struct event;
 struct fetch_waiter;
 
+#define BROKER_REPLICAS_MAX 16
+
+/* The leader's view of one follower (broker_replica.c). */
+struct broker_follower {
+    int32_t id;
+    int64_t leo;                  /* its log end offset, from its last fetch; -1 unknown */
+    int64_t last_fetch_ms;        /* monotonic */
+    int64_t last_fetch_leader_leo;/* our log end offset when it last fetched */
+    int64_t last_caught_up_ms;    /* the last time it had everything we had */
+};
+
 struct broker_partition {
     struct broker_topic *topic;
     int32_t id;
-    struct storage_log *log;
+    struct storage_log *log;      /* NULL: not a replica here */
     int64_t high_watermark;
     struct fetch_waiter **waiters; /* delayed fetches watching this partition */
     int32_t waiter_count, waiter_cap;
+    /* replication state, from the metadata image (broker_replica.c) */
+    bool leader;                  /* this broker leads it */
+    int32_t leader_id, leader_epoch, partition_epoch;
+    int32_t isr_count;
+    int32_t isr[BROKER_REPLICAS_MAX];
+    int32_t follower_count;       /* leader: the other replicas */
+    struct broker_follower followers[BROKER_REPLICAS_MAX];
+    bool alter_pending;           /* leader: an AlterPartition is in flight */
+    int32_t alter_adding;         /* ... adding this follower (-1: none), counted for the HW */
+    int64_t alter_retry_ms;
+    bool fetching;                /* follower: registered with the fetcher of its leader */
 };
 
 struct broker_topic {
@@ -37,6 +59,7 @@ struct broker_req {
     struct kafka_reader r; /* positioned at the body */
     struct arena *arena;
     int64_t now_ms;
+    int16_t acks; /* Produce */
 };
 
 typedef int (*broker_handler_fn)(struct broker_req *req);
@@ -47,6 +70,9 @@ struct broker_api {
     int16_t max_version;
     broker_handler_fn handler;
 };
+
+struct broker_fetcher;
+struct produce_waiter;
 
 struct broker {
     struct event_base *base;
@@ -62,6 +88,10 @@ struct broker {
     int32_t message_max_bytes;
     int32_t fetch_max_bytes; /* fetch.max.bytes: caps every response */
     bool auto_create;
+    int64_t replica_lag_ms;               /* replica.lag.time.max.ms */
+    struct broker_fetcher *fetchers;      /* one per leader this broker follows */
+    struct produce_waiter *pwaiters;      /* acks=all produces waiting for the high watermark */
+    int64_t next_isr_check_ms;
 };
 
 extern const struct broker_api broker_apis[];
@@ -101,6 +131,28 @@ void broker_fetch_cancel_all(struct broker *b);
 void broker_fetch_partition_gone(struct broker *b, struct broker_partition *p);
 /* The partition struct moved (its topic grew): delayed fetches follow it. */
 void broker_fetch_partition_moved(struct broker_partition *from, struct broker_partition *to);
+
+/* Replication (broker_replica.c, broker_fetcher.c). */
+/* Brings the partitions of t in step with the image: leader or follower, epochs, ISR. */
+void broker_replica_sync(struct broker *b, struct broker_topic *t, const struct md_topic *mt);
+/* The partition is going away (topic deleted, broker stopping). */
+void broker_replica_forget(struct broker *b, struct broker_partition *p);
+/* Leader: recomputes the high watermark (min log end offset of the ISR); on an advance, wakes
+ * delayed fetches and produces. */
+void broker_replica_update_hw(struct broker *b, struct broker_partition *p);
+/* Leader: a follower fetched at fetch_offset (its log end offset). */
+void broker_replica_follower_fetched(struct broker *b, struct broker_partition *p, int32_t id,
+                                     int64_t fetch_offset, int64_t now_ms);
+/* Leader: ISR shrink for followers behind replica.lag.time.max.ms; AlterPartition retries. */
+void broker_replica_tick(struct broker *b, int64_t now_ms);
+int32_t broker_partition_min_isr(struct broker *b, const struct broker_topic *t);
+void broker_fetcher_follow(struct broker *b, struct broker_partition *p);
+void broker_fetcher_unfollow(struct broker *b, struct broker_partition *p);
+void broker_fetchers_free(struct broker *b);
+/* Delayed acks=all produces (broker_produce.c): rechecked when a high watermark advances or a
+ * leadership changes; all answered at shutdown. */
+void broker_produce_recheck(struct broker *b);
+void broker_produce_cancel_all(struct broker *b);
 
 void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
                                   const struct md_topic *mt);

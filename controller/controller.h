@@ -143,7 +143,8 @@ struct controller_listener {
     void (*topic_created)(void *arg, const struct md_topic *t);
     void (*topic_deleting)(void *arg, const struct md_topic *t);
     void (*topic_config_changed)(void *arg, const struct md_topic *t);
-    void (*partitions_added)(void *arg, const struct md_topic *t); /* partition count grew */
+    /* partitions of an existing topic changed: added, or a new leader, leader epoch or ISR */
+    void (*partitions_changed)(void *arg, const struct md_topic *t);
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -238,6 +239,15 @@ void md_client_auto_create(struct md_client *m, const char *name, size_t len);
 /* DescribeQuorum through the active controller.  resp is NULL on failure. */
 typedef void (*md_client_quorum_fn)(void *arg, const Gregor__Control__DescribeQuorumResponse *resp);
 int md_client_describe_quorum(struct md_client *m, md_client_quorum_fn cb, void *arg);
+
+/* AlterPartition: a partition leader asks the active controller for a new ISR.  cb gets a Kafka
+ * error (NONE: committed; the new ISR arrives with the metadata log) or REQUEST_TIMED_OUT /
+ * NOT_CONTROLLER when no controller answered; retry later. */
+typedef void (*md_client_alter_fn)(void *arg, int16_t error);
+int md_client_alter_partition(struct md_client *m, const struct gr_uuid *topic_id,
+                              int32_t partition, int32_t leader_epoch, int32_t partition_epoch,
+                              const int32_t *isr, int32_t isr_count, md_client_alter_fn cb,
+                              void *arg);
 
 /* Controlled shutdown: asks the controller to move this broker's leaderships and fence it;
  * done(arg) runs when it has (or after timeout_ms). */

@@ -232,6 +232,55 @@ void md_client_auto_create(struct md_client *m, const char *name, size_t len)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* AlterPartition                                                                              */
+
+struct mdc_alter_call {
+    struct md_client *m;
+    md_client_alter_fn cb;
+    void *arg;
+};
+
+static void alter_on_answer(void *arg, int err, const Gregor__Control__ControlFrame *resp)
+{
+    struct mdc_alter_call *a = arg;
+    const Gregor__Control__AlterPartitionResponse *r =
+        !err && resp &&
+                resp->body_case == GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_RESPONSE
+            ? resp->alter_partition_response : NULL;
+    if (r && r->error_code == KAFKA_ERR_NOT_CONTROLLER && !a->m->freeing)
+        ctl_channel_set_target(a->m->ch_ctl, r->leader_id);
+    a->cb(a->arg, r ? (int16_t)r->error_code : KAFKA_ERR_REQUEST_TIMED_OUT);
+    free(a);
+}
+
+int md_client_alter_partition(struct md_client *m, const struct gr_uuid *topic_id,
+                              int32_t partition, int32_t leader_epoch, int32_t partition_epoch,
+                              const int32_t *isr, int32_t isr_count, md_client_alter_fn cb,
+                              void *arg)
+{
+    if (m->epoch < 0) return GR_EAGAIN;
+    struct mdc_alter_call *a = calloc(1, sizeof(*a));
+    if (!a) return GR_ENOMEM;
+    *a = (struct mdc_alter_call){m, cb, arg};
+    Gregor__Control__ControlFrame f = GREGOR__CONTROL__CONTROL_FRAME__INIT;
+    Gregor__Control__AlterPartitionRequest rq = GREGOR__CONTROL__ALTER_PARTITION_REQUEST__INIT;
+    rq.broker_id = m->cfg.node_id;
+    rq.broker_epoch = m->epoch;
+    rq.topic_id.data = (uint8_t *)topic_id->b;
+    rq.topic_id.len = 16;
+    rq.partition = partition;
+    rq.leader_epoch = leader_epoch;
+    rq.partition_epoch = partition_epoch;
+    rq.new_isr = (int32_t *)isr;
+    rq.n_new_isr = (size_t)isr_count;
+    f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST;
+    f.alter_partition_request = &rq;
+    int rc = ctl_channel_call(m->ch_ctl, &f, MDC_CALL_TIMEOUT_MS, alter_on_answer, a);
+    if (rc) free(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* DescribeQuorum                                                                              */
 
 static void quorum_send(struct mdc_quorum_call *q);

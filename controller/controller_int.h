@@ -23,8 +23,9 @@ enum md_record_type {
 struct md_created {
     struct gr_uuid ids[MD_CREATED_MAX];
     int n;
-    struct gr_uuid grown[64]; /* existing topics whose partition count grew in this batch */
-    int n_grown;
+    struct gr_uuid changed[64]; /* existing topics whose partitions changed in this batch */
+    int n_changed;
+    bool changed_overflow;      /* more than fit: every topic is announced */
 };
 
 /* A replica of the metadata state: the image, plus what applying needs.  The quorum
@@ -96,7 +97,10 @@ enum ctrl_op_kind {
     CTRL_OP_FENCE,    /* session expired */
     CTRL_OP_UNFENCE,  /* caught up */
     CTRL_OP_SHUTDOWN, /* controlled shutdown asked for in a heartbeat */
+    CTRL_OP_ALTER_PARTITION, /* a partition leader changes the ISR */
 };
+
+#define CTRL_ISR_MAX 16
 
 /* One change the active controller makes, in order, one at a time: it is decided against the
  * image (which holds every earlier change, committed and applied), proposed as one entry, and
@@ -117,6 +121,11 @@ struct ctrl_op {
     bool decided;         /* resp holds an answer per item */
     /* REGISTER */
     struct md_broker reg; /* host, rack owned by the op */
+    /* ALTER_PARTITION */
+    struct gr_uuid topic_id;
+    int32_t partition, leader_epoch, partition_epoch;
+    int32_t isr[CTRL_ISR_MAX];
+    int32_t isr_count;
     /* proposed at */
     uint64_t index, term;
 };

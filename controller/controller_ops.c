@@ -431,29 +431,69 @@ struct leader_ctx {
     bool onto;
 };
 
+static bool unclean_allowed(const struct controller *c, const struct md_topic *t)
+{
+    const char *v = cfg_topic_value(&t->configs, c->cfg.broker, "unclean.leader.election.enable",
+                                    NULL);
+    return v && !strcmp(v, "true");
+}
+
+/* A broker leaves (fenced, or in controlled shutdown): it leaves every ISR (unless it is the
+ * last member, as Kafka keeps it), and partitions it led get a new leader from the remaining
+ * live ISR, or none (-1); with unclean.leader.election.enable any live replica may lead.
+ * A broker comes back (unfenced): partitions without a leader whose ISR holds it get it. */
 static void leaders_of_topic(void *arg, struct md_topic *t)
 {
     struct leader_ctx *x = arg;
     const struct md_image *img = &x->c->st.image;
     for (int32_t p = 0; p < t->partition_count; p++) {
         struct md_partition mp = t->partitions[p];
+        int32_t isr[CTRL_ISR_MAX];
+        int32_t n = 0;
+        bool in_isr = false;
+        for (int32_t k = 0; k < mp.isr_count && k < CTRL_ISR_MAX; k++) {
+            in_isr |= mp.isr[k] == x->id;
+            isr[n++] = mp.isr[k];
+        }
         int32_t leader = mp.leader;
         if (x->onto) {
-            if (mp.leader >= 0) continue;
-            bool in_isr = false;
-            for (int32_t k = 0; k < mp.isr_count; k++) in_isr |= mp.isr[k] == x->id;
-            if (!in_isr) continue;
+            if (mp.leader >= 0 || !in_isr) continue;
             leader = x->id;
         } else {
-            if (mp.leader != x->id) continue;
-            leader = -1;
-            for (int32_t k = 0; k < mp.isr_count && leader < 0; k++) {
-                const struct md_broker *br = md_image_broker(img, mp.isr[k]);
-                if (mp.isr[k] != x->id && br && ctrl_broker_live(br)) leader = mp.isr[k];
+            bool in_replicas = false;
+            for (int32_t k = 0; k < mp.replica_count; k++) in_replicas |= mp.replicas[k] == x->id;
+            if (!in_replicas || (!in_isr && mp.leader != x->id)) continue;
+            if (in_isr && n > 1) { /* drop it from the ISR */
+                int32_t m = 0;
+                for (int32_t k = 0; k < n; k++)
+                    if (isr[k] != x->id) isr[m++] = isr[k];
+                n = m;
+            }
+            if (mp.leader == x->id) {
+                leader = -1;
+                for (int32_t k = 0; k < n && leader < 0; k++) {
+                    const struct md_broker *br = md_image_broker(img, isr[k]);
+                    if (isr[k] != x->id && br && ctrl_broker_live(br)) leader = isr[k];
+                }
+                for (int32_t k = 0; k < mp.replica_count && leader < 0 && unclean_allowed(x->c, t);
+                     k++) {
+                    const struct md_broker *br = md_image_broker(img, mp.replicas[k]);
+                    if (mp.replicas[k] != x->id && br && ctrl_broker_live(br)) {
+                        leader = mp.replicas[k];
+                        isr[0] = leader; /* unclean: the new leader alone is in sync */
+                        n = 1;
+                        LOG_WARN(CTRL_COMP, "unclean leader election for %s-%d: broker %d was "
+                                 "not in the ISR; records only the old ISR had are lost",
+                                 t->name, p, leader);
+                    }
+                }
             }
         }
+        if (leader == mp.leader && n == mp.isr_count) continue; /* nothing changes */
+        if (leader != mp.leader) mp.leader_epoch++;
         mp.leader = leader;
-        mp.leader_epoch++;
+        mp.isr = isr;
+        mp.isr_count = n;
         mp.partition_epoch++;
         md_batch_add_partition_state(x->b, &t->id, &mp);
     }
@@ -491,6 +531,44 @@ static void decide_broker_change(struct controller *c, struct ctrl_op *op, struc
     }
 }
 
+/* AlterPartition: validated against the partition's current state; returns a Kafka error. */
+static int16_t decide_alter_partition(struct controller *c, struct ctrl_op *op, struct md_batch *b)
+{
+    const struct md_image *img = &c->st.image;
+    const struct md_topic *t = md_image_topic_by_id(img, &op->topic_id);
+    const struct md_partition *mp = t ? md_topic_partition(t, op->partition) : NULL;
+    if (!mp) return KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const struct md_broker *br = md_image_broker(img, op->broker_id);
+    if (!br || br->epoch != op->broker_epoch) return KAFKA_ERR_STALE_BROKER_EPOCH;
+    if (mp->leader != op->broker_id || mp->leader_epoch != op->leader_epoch)
+        return KAFKA_ERR_FENCED_LEADER_EPOCH;
+    if (mp->partition_epoch != op->partition_epoch) return KAFKA_ERR_INVALID_UPDATE_VERSION;
+    bool has_leader = false;
+    for (int32_t i = 0; i < op->isr_count; i++) {
+        int32_t id = op->isr[i];
+        has_leader |= id == mp->leader;
+        bool replica = false, in_isr = false;
+        for (int32_t k = 0; k < mp->replica_count; k++) replica |= mp->replicas[k] == id;
+        for (int32_t k = 0; k < mp->isr_count; k++) in_isr |= mp->isr[k] == id;
+        for (int32_t k = 0; k < i; k++)
+            if (op->isr[k] == id) return KAFKA_ERR_INVALID_REQUEST;
+        if (!replica) return KAFKA_ERR_INVALID_REQUEST;
+        const struct md_broker *rb = md_image_broker(img, id);
+        if (!in_isr && (!rb || !ctrl_broker_live(rb))) return KAFKA_ERR_INELIGIBLE_REPLICA;
+    }
+    if (!has_leader) return KAFKA_ERR_INVALID_REQUEST;
+    struct md_partition np = *mp;
+    np.isr = op->isr;
+    np.isr_count = op->isr_count;
+    np.partition_epoch = mp->partition_epoch + 1;
+    md_batch_add_partition_state(b, &t->id, &np);
+    op->partition_epoch = np.partition_epoch;
+    LOG_INFO(CTRL_COMP, "ISR of %s-%d changes from %d to %d replica(s) (partition epoch %d), "
+             "asked by leader %d", t->name, op->partition, mp->isr_count, op->isr_count,
+             np.partition_epoch, op->broker_id);
+    return KAFKA_ERR_NONE;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Answering                                                                                   */
 
@@ -502,7 +580,17 @@ static void op_answer(struct controller *c, struct ctrl_op *op, int16_t ec, uint
     Gregor__Control__ForwardResponse fr = GREGOR__CONTROL__FORWARD_RESPONSE__INIT;
     Gregor__Control__BrokerRegistrationResponse rr =
         GREGOR__CONTROL__BROKER_REGISTRATION_RESPONSE__INIT;
-    if (op->kind == CTRL_OP_FORWARD) {
+    Gregor__Control__AlterPartitionResponse ar = GREGOR__CONTROL__ALTER_PARTITION_RESPONSE__INIT;
+    if (op->kind == CTRL_OP_ALTER_PARTITION) {
+        ar.error_code = ec;
+        ar.leader_id = ctrl_leader_hint(c);
+        ar.partition_epoch = op->partition_epoch;
+        ar.isr = op->isr;
+        ar.n_isr = (size_t)op->isr_count;
+        ar.metadata_offset = offset;
+        f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_RESPONSE;
+        f.alter_partition_response = &ar;
+    } else if (op->kind == CTRL_OP_FORWARD) {
         fr.error_code = ec;
         fr.metadata_offset = offset;
         fr.leader_id = ctrl_leader_hint(c);
@@ -589,6 +677,7 @@ void ctrl_ops_run(struct controller *c)
                      op->reg.rack ? op->reg.rack : "", (long long)op->reg.epoch);
             break;
         }
+        case CTRL_OP_ALTER_PARTITION: ec = decide_alter_partition(c, op, &b); break;
         default: decide_broker_change(c, op, &b); break;
         }
         struct gbuf data;

@@ -172,8 +172,15 @@ static void answer_not_controller(struct controller *c, struct net_slot *slot, u
     Gregor__Control__BrokerHeartbeatResponse hr = GREGOR__CONTROL__BROKER_HEARTBEAT_RESPONSE__INIT;
     Gregor__Control__ForwardResponse fr = GREGOR__CONTROL__FORWARD_RESPONSE__INIT;
     Gregor__Control__DescribeQuorumResponse qr = GREGOR__CONTROL__DESCRIBE_QUORUM_RESPONSE__INIT;
+    Gregor__Control__AlterPartitionResponse ar = GREGOR__CONTROL__ALTER_PARTITION_RESPONSE__INIT;
     int32_t hint = ctrl_leader_hint(c);
     switch (body_case) {
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
+        ar.error_code = KAFKA_ERR_NOT_CONTROLLER;
+        ar.leader_id = hint;
+        f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_RESPONSE;
+        f.alter_partition_response = &ar;
+        break;
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_BROKER_REGISTRATION_REQUEST:
         rr.error_code = KAFKA_ERR_NOT_CONTROLLER;
         rr.broker_epoch = -1;
@@ -286,6 +293,28 @@ static void rpc_forward(struct controller *c, struct net_slot *slot, uint64_t co
     ctrl_op_enqueue(c, op);
 }
 
+static void rpc_alter_partition(struct controller *c, struct net_slot *slot, uint64_t corr,
+                                const Gregor__Control__AlterPartitionRequest *rq)
+{
+    struct ctrl_op *op = ctrl_op_new(CTRL_OP_ALTER_PARTITION);
+    if (!op) {
+        net_slot_done_silent(slot);
+        return;
+    }
+    op->slot = slot;
+    op->correlation_id = corr;
+    op->broker_id = rq->broker_id;
+    op->broker_epoch = rq->broker_epoch;
+    if (rq->topic_id.len == 16) memcpy(op->topic_id.b, rq->topic_id.data, 16);
+    op->partition = rq->partition;
+    op->leader_epoch = rq->leader_epoch;
+    op->partition_epoch = rq->partition_epoch;
+    op->isr_count = (int32_t)GR_MIN(rq->n_new_isr, (size_t)CTRL_ISR_MAX);
+    for (int32_t i = 0; i < op->isr_count; i++) op->isr[i] = rq->new_isr[i];
+    if (rq->n_new_isr > CTRL_ISR_MAX) op->isr_count = 0; /* refused as INVALID_REQUEST */
+    ctrl_op_enqueue(c, op);
+}
+
 static void rpc_describe_quorum(struct controller *c, struct net_slot *slot, uint64_t corr)
 {
     struct raft_status rs;
@@ -370,6 +399,7 @@ int controller_on_frame(void *ctx, struct net_conn *conn, struct net_slot *slot,
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_BROKER_HEARTBEAT_REQUEST:
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_FORWARD_REQUEST:
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_DESCRIBE_QUORUM_REQUEST:
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
         if (!leader_ready(c)) {
             answer_not_controller(c, slot, corr, f->body_case);
             return 0;
@@ -392,6 +422,10 @@ int controller_on_frame(void *ctx, struct net_conn *conn, struct net_slot *slot,
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_FORWARD_REQUEST:
         if (!f->forward_request) return 1;
         rpc_forward(c, slot, corr, f->forward_request);
+        break;
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
+        if (!f->alter_partition_request) return 1;
+        rpc_alter_partition(c, slot, corr, f->alter_partition_request);
         break;
     default: rpc_describe_quorum(c, slot, corr); break;
     }

@@ -54,13 +54,17 @@ static int apply_partition(struct md_state *s, struct kafka_reader *r)
     memcpy(id.b, rec.topic_id.b, 16);
     struct md_topic *t = md_image_topic_by_id(&s->image, &id);
     if (!t) return 0; /* topic removed later in the log */
-    if (rec.partition_id >= t->partition_count) {
+    {
         bool fresh = false, known = false;
         for (int i = 0; i < s->created.n; i++) fresh |= !memcmp(s->created.ids[i].b, id.b, 16);
-        for (int i = 0; i < s->created.n_grown; i++)
-            known |= !memcmp(s->created.grown[i].b, id.b, 16);
-        if (!fresh && !known && s->created.n_grown < (int)GR_ARRAY_LEN(s->created.grown))
-            s->created.grown[s->created.n_grown++] = id;
+        for (int i = 0; i < s->created.n_changed; i++)
+            known |= !memcmp(s->created.changed[i].b, id.b, 16);
+        if (!fresh && !known) {
+            if (s->created.n_changed < (int)GR_ARRAY_LEN(s->created.changed))
+                s->created.changed[s->created.n_changed++] = id;
+            else
+                s->created.changed_overflow = true;
+        }
     }
     struct md_partition p = {
         .id = rec.partition_id, .leader = rec.leader, .leader_epoch = rec.leader_epoch,
@@ -192,22 +196,36 @@ static int apply_records(struct md_state *s, const uint8_t *batch, size_t n)
     return 0;
 }
 
+static void notify_changed(void *arg, struct md_topic *t)
+{
+    struct md_state *s = arg;
+    for (int i = 0; i < s->created.n; i++)
+        if (!memcmp(s->created.ids[i].b, t->id.b, 16)) return; /* announced as created */
+    s->listener.partitions_changed(s->listener.arg, t);
+}
+
 static void notify_created(struct md_state *s)
 {
     for (int i = 0; i < s->created.n; i++) {
         struct md_topic *t = md_image_topic_by_id(&s->image, &s->created.ids[i]);
         if (t && s->listener.topic_created) s->listener.topic_created(s->listener.arg, t);
     }
-    for (int i = 0; i < s->created.n_grown; i++) {
-        struct md_topic *t = md_image_topic_by_id(&s->image, &s->created.grown[i]);
-        if (t && s->listener.partitions_added) s->listener.partitions_added(s->listener.arg, t);
+    if (s->created.changed_overflow && s->listener.partitions_changed) {
+        md_image_foreach(&s->image, notify_changed, s);
+    } else {
+        for (int i = 0; i < s->created.n_changed; i++) {
+            struct md_topic *t = md_image_topic_by_id(&s->image, &s->created.changed[i]);
+            if (t && s->listener.partitions_changed)
+                s->listener.partitions_changed(s->listener.arg, t);
+        }
     }
-    s->created.n = s->created.n_grown = 0;
+    s->created.changed_overflow = false;
+    s->created.n = s->created.n_changed = 0;
 }
 
 int md_state_apply(struct md_state *s, uint64_t index, const uint8_t *batch, size_t n)
 {
-    s->created.n = s->created.n_grown = 0;
+    s->created.n = s->created.n_changed = 0;
     int rc = apply_records(s, batch, n);
     notify_created(s); /* what was applied before an error stays applied: tell the broker */
     if (rc) return rc;
@@ -266,6 +284,25 @@ static bool same_configs(const struct props *a, const struct props *b)
     return true;
 }
 
+static bool same_ids(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+    return na == nb && (na == 0 || !memcmp(a, b, sizeof(int32_t) * (size_t)na));
+}
+
+static bool same_partitions(const struct md_topic *a, const struct md_topic *b)
+{
+    if (a->partition_count != b->partition_count) return false;
+    for (int32_t i = 0; i < a->partition_count; i++) {
+        const struct md_partition *x = &a->partitions[i], *y = &b->partitions[i];
+        if (x->leader != y->leader || x->leader_epoch != y->leader_epoch ||
+            x->partition_epoch != y->partition_epoch ||
+            !same_ids(x->isr, x->isr_count, y->isr, y->isr_count) ||
+            !same_ids(x->replicas, x->replica_count, y->replicas, y->replica_count))
+            return false;
+    }
+    return true;
+}
+
 static void diff_old(void *arg, struct md_topic *t)
 {
     struct diff_ctx *x = arg;
@@ -282,8 +319,8 @@ static void diff_new(void *arg, struct md_topic *t)
     } else {
         if (!same_configs(&o->configs, &t->configs) && x->s->listener.topic_config_changed)
             x->s->listener.topic_config_changed(x->s->listener.arg, t);
-        if (t->partition_count > o->partition_count && x->s->listener.partitions_added)
-            x->s->listener.partitions_added(x->s->listener.arg, t);
+        if (!same_partitions(o, t) && x->s->listener.partitions_changed)
+            x->s->listener.partitions_changed(x->s->listener.arg, t);
     }
 }
 
