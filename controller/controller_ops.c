@@ -123,13 +123,17 @@ int ctrl_place_replicas(const struct md_image *img, int32_t partitions, int32_t 
     }
     int32_t start = (int32_t)((uint32_t)seed % (uint32_t)n);
     for (int32_t p = 0; p < partitions; p++) {
-        /* the leader (first replica) moves round-robin; followers follow it in the list (with
-         * racks: the rack-alternating order keeps them in distinct racks), shifted once per full
-         * round without racks so that pairs of brokers do not always share partitions */
+        /* the leader (first replica) moves round-robin; without racks the followers are
+         * spread by Kafka's shift (1 + (shift + k - 1) mod (n - 1) after the leader, the shift
+         * growing once per full round), which keeps replicas distinct and varies the pairs;
+         * with racks they follow the leader in the rack-alternating list */
         int32_t first = (start + p) % n;
-        int32_t shift = n > 1 && !racks ? 1 + (p / n) % (n - 1) : 1;
+        int32_t round_shift = p / n;
         for (int32_t k = 0; k < rf; k++) {
-            int32_t idx = k == 0 ? first : (first + shift + (k - 1)) % n;
+            int32_t idx = first;
+            if (k > 0)
+                idx = racks || n < 2 ? (first + k) % n
+                                     : (first + 1 + (round_shift + k - 1) % (n - 1)) % n;
             out[p * rf + k] = live[idx];
         }
     }

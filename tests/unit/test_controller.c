@@ -254,6 +254,24 @@ START_TEST(test_placement)
     for (int i = 1; i <= 6; i++) ck_assert_int_eq(leaders[i], 2);
     ck_assert_int_eq(ctrl_place_replicas(&st.image, 1, 7, 0, out), GR_EINVAL);
     md_state_close(&st);
+
+    /* without racks: replicas of a partition are distinct for every broker count and RF */
+    for (int nb = 1; nb <= 6; nb++) {
+        ck_assert_int_eq(md_state_init(&st, &cid, NULL), 0);
+        md_batch_init(&batch);
+        for (int i = 0; i < nb; i++) add_broker(&batch, i + 1, NULL, false);
+        apply_batch(&st, &batch, 1);
+        md_batch_close(&batch);
+        for (int rf = 1; rf <= nb; rf++) {
+            int32_t many[40 * 6];
+            ck_assert_int_eq(ctrl_place_replicas(&st.image, 40, rf, nb + rf, many), 0);
+            for (int p = 0; p < 40; p++)
+                for (int k = 0; k < rf; k++)
+                    for (int j = 0; j < k; j++)
+                        ck_assert_int_ne(many[p * rf + j], many[p * rf + k]);
+        }
+        md_state_close(&st);
+    }
 }
 END_TEST
 
