@@ -7,7 +7,14 @@
  * TopicId: librdkafka 2.0.2 has neither topic ids in its metadata nor DescribeTopics, so
  * --describe fills the field from one Metadata v10+ request of its own (cli_kafka_client.c).
  * That lookup is best effort: if it fails for any reason (old broker, TLS/SASL listener, ...)
- * the field stays empty, as before, and nothing is reported. */
+ * the field stays empty, as before, and nothing is reported.
+ *
+ * --describe's report options (--under-replicated-partitions, --under-min-isr-partitions,
+ * --at-min-isr-partitions, --unavailable-partitions) work as kafka-topics.sh's: a partition is
+ * printed if it matches any of those given, and the topic header lines are left out.  The
+ * min-isr ones compare the ISR size with the topic's effective min.insync.replicas from
+ * DescribeConfigs; "unavailable" is no leader, or a leader Metadata does not list as a broker.
+ * Under-min-isr also counts a partition without a leader, as Kafka does. */
 #include "cli/cli_int.h"
 
 #include <regex.h>
@@ -28,7 +35,7 @@ static struct cli_opt topics_opts[] = {
     CLI_OPT("alter", NULL, CLI_OPT_FLAG, NULL, "Alter the number of partitions of the topic."),
     CLI_OPT("at-min-isr-partitions", NULL, CLI_OPT_FLAG, NULL,
             "if set when describing topics, only show partitions whose isr count is equal to the "
-            "configured minimum (not supported yet)."),
+            "configured minimum."),
     CLI_OPT("bootstrap-server", NULL, CLI_OPT_VALUE, "String: server to connect to",
             "REQUIRED: The Kafka server to connect to."),
     CLI_OPT("command-config", NULL, CLI_OPT_VALUE, "String: command config property file",
@@ -63,6 +70,9 @@ static struct cli_opt topics_opts[] = {
             "except for --create option."),
     CLI_OPT("unavailable-partitions", NULL, CLI_OPT_FLAG, NULL,
             "if set when describing topics, only show partitions whose leader is not available"),
+    CLI_OPT("under-min-isr-partitions", NULL, CLI_OPT_FLAG, NULL,
+            "if set when describing topics, only show partitions whose isr count is less than the "
+            "configured minimum."),
     CLI_OPT("under-replicated-partitions", NULL, CLI_OPT_FLAG, NULL,
             "if set when describing topics, only show under replicated partitions"),
 };
@@ -428,25 +438,90 @@ static void topics_describe_ids(struct topics_ctx *c, const rd_kafka_metadata_to
     free(names);
 }
 
-static void topics_print_topic(const rd_kafka_metadata_topic_t *t, const char *configs,
+/* Kafka's replication report options: with any of them set, --describe prints only the
+ * partitions that match at least one of them, and no topic header lines. */
+static const char *const topics_report_opts[] = {
+    "under-replicated-partitions",
+    "under-min-isr-partitions",
+    "at-min-isr-partitions",
+    "unavailable-partitions",
+};
+
+static bool topics_reporting(void)
+{
+    for (size_t i = 0; i < GR_ARRAY_LEN(topics_report_opts); i++)
+        if (T_HAS(topics_report_opts[i])) return true;
+    return false;
+}
+
+/* The partition filters need the topic's min.insync.replicas only for these two. */
+static bool topics_reporting_min_isr(void)
+{
+    return T_HAS("under-min-isr-partitions") || T_HAS("at-min-isr-partitions");
+}
+
+/* The topic's effective min.insync.replicas as DescribeConfigs reports it (whatever its source:
+ * topic override, broker setting or default), or -1 when ev lacks it or it is not a number. */
+static int topics_min_isr(rd_kafka_event_t *ev, const char *topic)
+{
+    size_t nres = 0, nent = 0;
+    int64_t v;
+    if (!ev) return -1;
+    const rd_kafka_ConfigResource_t **res =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
+    for (size_t i = 0; i < nres; i++) {
+        if (strcmp(rd_kafka_ConfigResource_name(res[i]), topic)) continue;
+        const rd_kafka_ConfigEntry_t **ents = rd_kafka_ConfigResource_configs(res[i], &nent);
+        for (size_t k = 0; k < nent; k++) {
+            const char *val = rd_kafka_ConfigEntry_value(ents[k]);
+            if (strcmp(rd_kafka_ConfigEntry_name(ents[k]), "min.insync.replicas")) continue;
+            if (!val || cli_parse_int(val, 0, INT32_MAX, &v)) return -1;
+            return (int)v;
+        }
+    }
+    return -1;
+}
+
+/* A live broker is one Metadata lists: the controller leaves fenced brokers out. */
+static bool topics_broker_live(const struct rd_kafka_metadata *md, int32_t id)
+{
+    for (int i = 0; i < md->broker_cnt; i++)
+        if (md->brokers[i].id == id) return true;
+    return false;
+}
+
+/* Whether --describe prints partition p: always without a report option, otherwise when it
+ * matches any of those given (Kafka ORs them).  min_isr is the topic's min.insync.replicas
+ * (-1 unknown; the caller refuses that when a min-isr option is set). */
+static bool topics_show_partition(const struct rd_kafka_metadata *md,
+                                  const rd_kafka_metadata_partition_t *p, int min_isr)
+{
+    bool has_leader = p->leader >= 0;
+    if (!topics_reporting()) return true;
+    if (T_HAS("under-replicated-partitions") && p->isr_cnt < p->replica_cnt) return true;
+    if (T_HAS("unavailable-partitions") && (!has_leader || !topics_broker_live(md, p->leader)))
+        return true;
+    if (T_HAS("under-min-isr-partitions") && (!has_leader || p->isr_cnt < min_isr)) return true;
+    if (T_HAS("at-min-isr-partitions") && p->isr_cnt == min_isr) return true;
+    return false;
+}
+
+static void topics_print_topic(const struct rd_kafka_metadata *md,
+                               const rd_kafka_metadata_topic_t *t, const char *configs, int min_isr,
                                const struct cli_topic_ids *ids)
 {
-    bool filtered = T_HAS("under-replicated-partitions") || T_HAS("unavailable-partitions") ||
-                    T_HAS("at-min-isr-partitions");
     int rf = t->partition_cnt ? t->partitions[0].replica_cnt : 0;
     rd_kafka_metadata_partition_t *parts = t->partitions;
     qsort(parts, (size_t)t->partition_cnt, sizeof *parts, topics_part_cmp);
     const struct gr_uuid *id = cli_topic_ids_find(ids, t->topic);
     char id_str[23] = "";
     if (id) gr_uuid_to_base64(id, id_str);
-    if (!filtered)
+    if (!topics_reporting())
         printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
                t->topic, id_str, t->partition_cnt, rf, configs);
     for (int i = 0; i < t->partition_cnt; i++) {
         const rd_kafka_metadata_partition_t *p = &parts[i];
-        if (T_HAS("under-replicated-partitions") && p->isr_cnt >= p->replica_cnt) continue;
-        if (T_HAS("unavailable-partitions") && p->leader >= 0) continue;
-        if (T_HAS("at-min-isr-partitions")) continue; /* needs min.insync.replicas: not yet */
+        if (!topics_show_partition(md, p, min_isr)) continue;
         printf("\tTopic: %s\tPartition: %d\tLeader: ", t->topic, p->id);
         if (p->leader >= 0)
             printf("%d", p->leader);
@@ -458,6 +533,20 @@ static void topics_print_topic(const rd_kafka_metadata_topic_t *t, const char *c
     }
 }
 
+/* The min-isr report options compare against min.insync.replicas, so without it there is no
+ * answer: fails (before anything is printed) if a selected topic's value is unknown. */
+static int topics_check_min_isr(rd_kafka_event_t *cfg_ev, const rd_kafka_metadata_topic_t **sel,
+                                size_t n)
+{
+    if (!topics_reporting_min_isr()) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (topics_min_isr(cfg_ev, sel[i]->topic) < 0)
+            return topics_fail("Could not describe min.insync.replicas of topic '%s', which "
+                               "--under-min-isr-partitions and --at-min-isr-partitions need.",
+                               sel[i]->topic);
+    return 0;
+}
+
 static int topics_describe(struct topics_ctx *c)
 {
     const struct rd_kafka_metadata *md;
@@ -466,13 +555,17 @@ static int topics_describe(struct topics_ctx *c)
     struct cli_topic_ids ids;
     size_t n;
     if (topics_select(c, &md, &sel, &n)) return 1;
-    int rc = topics_describe_configs(c, sel, n, &cfg_ev);
+    /* Configs are printed in the topic header lines, which the report options leave out. */
+    bool need_configs = !topics_reporting() || topics_reporting_min_isr();
+    cfg_ev = NULL;
+    int rc = need_configs ? topics_describe_configs(c, sel, n, &cfg_ev) : 0;
+    if (!rc) rc = topics_check_min_isr(cfg_ev, sel, n);
     cli_topic_ids_init(&ids);
-    if (!rc) topics_describe_ids(c, sel, n, &ids);
+    if (!rc && !topics_reporting()) topics_describe_ids(c, sel, n, &ids);
     for (size_t i = 0; !rc && i < n; i++) {
         char configs[8192];
         topics_configs_str(cfg_ev, sel[i]->topic, configs, sizeof configs);
-        topics_print_topic(sel[i], configs, &ids);
+        topics_print_topic(md, sel[i], configs, topics_min_isr(cfg_ev, sel[i]->topic), &ids);
     }
     cli_topic_ids_close(&ids);
     if (cfg_ev) rd_kafka_event_destroy(cfg_ev);
@@ -566,6 +659,29 @@ static int topics_alter(struct topics_ctx *c)
 
 /* ========================================================================================== */
 
+/* Kafka's checkInvalidArgs for the options that belong to some actions only: the report
+ * options to --describe, --exclude-internal to --list and --describe. */
+static int topics_check_invalid_args(void)
+{
+    static const char *const actions[] = {"alter", "create", "list", "delete", "describe"};
+    char msg[160];
+    for (size_t i = 0; i < GR_ARRAY_LEN(actions); i++) {
+        const char *bad = NULL;
+        if (!T_HAS(actions[i])) continue;
+        for (size_t k = 0; !bad && k < GR_ARRAY_LEN(topics_report_opts); k++)
+            if (strcmp(actions[i], "describe") && T_HAS(topics_report_opts[k]))
+                bad = topics_report_opts[k];
+        if (!bad && T_HAS("exclude-internal") && strcmp(actions[i], "describe") &&
+            strcmp(actions[i], "list"))
+            bad = "exclude-internal";
+        if (!bad) continue;
+        strfmt(msg, sizeof msg, "Option \"[%s]\" can't be used with option \"[%s]\"", bad,
+               actions[i]);
+        return cli_usage_error(msg, topics_summary, topics_opts, TOPICS_OPTS_N);
+    }
+    return 0;
+}
+
 int cli_topics_main(int argc, char **argv)
 {
     char err[256];
@@ -582,6 +698,7 @@ int cli_topics_main(int argc, char **argv)
                                "--create, --alter or --delete",
                                topics_summary, topics_opts, TOPICS_OPTS_N);
     if (cli_require(topics_opts, TOPICS_OPTS_N, "bootstrap-server", topics_summary)) return 1;
+    if (topics_check_invalid_args()) return 1;
     if ((T_HAS("create") || T_HAS("delete") || T_HAS("alter")) &&
         cli_require(topics_opts, TOPICS_OPTS_N, "topic", topics_summary))
         return 1;
