@@ -1,4 +1,5 @@
-/* broker_admin.c — CreateTopics, DeleteTopics and DescribeConfigs.  Topic changes go to the
+/* broker_admin.c — the admin APIs (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+ * IncrementalAlterConfigs, ElectLeaders) and DescribeConfigs.  Metadata changes go to the
  * controller, which commits them to the metadata log before this answers. */
 #include "broker/broker_int.h"
 
@@ -125,6 +126,37 @@ static void admin_error_response(struct admin_pending *ap, int16_t ec, struct ka
         kafka_incremental_alter_configs_response_encode(w, v, &resp);
         break;
     }
+    case KAFKA_API_ELECT_LEADERS: {
+        struct kafka_elect_leaders_request req;
+        struct kafka_elect_leaders_response resp;
+        kafka_elect_leaders_response_init(&resp);
+        if (kafka_elect_leaders_request_decode(&r, v, &req)) return;
+        resp.error_code = ec; /* v1+; v0 clients see it per partition */
+        int32_t n = GR_MAX(req.topic_partitions_count, 0);
+        resp.replica_election_results =
+            arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp.replica_election_results));
+        resp.replica_election_results_count = resp.replica_election_results ? n : 0;
+        for (int32_t i = 0; i < resp.replica_election_results_count; i++) {
+            const struct kafka_elect_leaders_request_topic_partitions *tp =
+                &req.topic_partitions[i];
+            struct kafka_elect_leaders_response_replica_election_result *tr =
+                &resp.replica_election_results[i];
+            kafka_elect_leaders_response_replica_election_result_init(tr);
+            tr->topic = tp->topic;
+            int32_t m = GR_MAX(tp->partitions_count, 0);
+            tr->partition_result = arena_calloc(a, (size_t)GR_MAX(m, 1),
+                                                sizeof(*tr->partition_result));
+            tr->partition_result_count = tr->partition_result ? m : 0;
+            for (int32_t k = 0; k < tr->partition_result_count; k++) {
+                kafka_elect_leaders_response_partition_result_init(&tr->partition_result[k]);
+                tr->partition_result[k].partition_id = tp->partitions[k];
+                tr->partition_result[k].error_code = ec;
+                tr->partition_result[k].error_message = msg;
+            }
+        }
+        kafka_elect_leaders_response_encode(w, v, &resp);
+        break;
+    }
     default: break;
     }
 }
@@ -187,6 +219,7 @@ ADMIN_HANDLER(broker_handle_create_partitions, create_partitions, body.timeout_m
 ADMIN_HANDLER(broker_handle_alter_configs, alter_configs, ADMIN_TIMEOUT_MS)
 ADMIN_HANDLER(broker_handle_incremental_alter_configs, incremental_alter_configs,
               ADMIN_TIMEOUT_MS)
+ADMIN_HANDLER(broker_handle_elect_leaders, elect_leaders, body.timeout_ms)
 
 /* ------------------------------------------------------------------------------------------ */
 /* DescribeConfigs                                                                             */

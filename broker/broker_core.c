@@ -18,8 +18,10 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, broker_handle_describe_configs},
     {KAFKA_API_DESCRIBE_QUORUM, 0, 2, broker_handle_describe_quorum},
     {KAFKA_API_CREATE_PARTITIONS, 0, 3, broker_handle_create_partitions},
+    {KAFKA_API_INIT_PRODUCER_ID, 0, 4, broker_handle_init_producer_id},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, broker_handle_alter_configs},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, broker_handle_incremental_alter_configs},
+    {KAFKA_API_ELECT_LEADERS, 0, 2, broker_handle_elect_leaders},
 };
 const size_t broker_api_count = GR_ARRAY_LEN(broker_apis);
 
@@ -142,6 +144,7 @@ static void partition_open(struct broker *b, struct broker_topic *t, const struc
     /* the high watermark is not stored: a leader starts from its log end when it is alone in
      * the ISR (broker_replica_update_hw), a follower learns it from its leader */
     p->high_watermark = mp->isr_count <= 1 ? storage_log_end_offset(p->log) : 0;
+    broker_pstate_rebuild(p);
 }
 
 static void on_partitions_changed(void *arg, const struct md_topic *mt)
@@ -186,7 +189,10 @@ static void broker_topic_unlink(struct broker *b, struct broker_topic *t)
 
 static void broker_topic_free(struct broker_topic *t)
 {
-    for (int32_t i = 0; i < t->partition_count; i++) free(t->partitions[i].waiters);
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        free(t->partitions[i].waiters);
+        broker_pstate_free(&t->partitions[i]);
+    }
     free(t->partitions);
     free(t->name);
     free(t);
@@ -280,6 +286,7 @@ void broker_free(struct broker *b)
 void broker_tick(struct broker *b, int64_t now_mono_ms)
 {
     broker_replica_tick(b, now_mono_ms);
+    broker_pids_refill(b);
     int64_t wall = time_wall_ms();
     bool retention = now_mono_ms >= b->next_retention_ms;
     if (retention)

@@ -19,6 +19,8 @@ struct fetch_part {
     struct broker_partition *p; /* NULL when unknown, deleted or not led here */
     int16_t error;              /* why p is NULL */
     int32_t current_leader_epoch; /* v9+: the epoch the fetcher knows; -1 none */
+    bool from_follower;           /* v11+ consumer reading this follower's copy (KIP-392) */
+    int32_t preferred_replica;    /* leader: send the consumer to this replica (-1: none) */
     int32_t last_fetched_epoch;   /* v12 followers: the epoch of their last batch; -1 none */
 };
 
@@ -68,11 +70,19 @@ static int32_t fetch_partition(const struct fetch_part *fp, int32_t budget, bool
         out->error_code = fp->error ? fp->error : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         return 0;
     }
-    if (!p->leader) { /* leadership moved while the fetch waited */
+    if (!p->leader && !fp->from_follower) { /* leadership moved while the fetch waited */
         out->error_code = KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
         return 0;
     }
-    if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
+    if (fp->preferred_replica >= 0) { /* KIP-392: the consumer reads from a closer replica */
+        out->high_watermark = p->high_watermark;
+        out->last_stable_offset = p->high_watermark;
+        out->log_start_offset = storage_log_start_offset(p->log);
+        out->preferred_read_replica = fp->preferred_replica;
+        return 0;
+    }
+    if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch &&
+        !fp->from_follower) {
         out->error_code = fp->current_leader_epoch < p->leader_epoch
                               ? KAFKA_ERR_FENCED_LEADER_EPOCH
                               : KAFKA_ERR_UNKNOWN_LEADER_EPOCH;
@@ -202,7 +212,9 @@ static int64_t waiter_available(struct fetch_waiter *f)
     for (int32_t i = 0; i < f->topic_count; i++) {
         for (int32_t k = 0; k < f->topics[i].part_count; k++) {
             struct fetch_part *fp = &f->topics[i].parts[k];
-            if (!fp->p || !fp->p->log || !fp->p->leader) return INT64_MAX; /* the error now */
+            if (!fp->p || !fp->p->log || (!fp->p->leader && !fp->from_follower) ||
+                fp->preferred_replica >= 0)
+                return INT64_MAX; /* answer now */
             int64_t limit = fetch_limit(fp->p, f->replica_id >= 0);
             if (fp->offset > limit) return INT64_MAX;
             if (fp->offset < limit) {
@@ -319,6 +331,23 @@ static int fetch_park(struct broker *b, struct fetch_waiter *tmpl, int32_t max_w
     return 0;
 }
 
+/* KIP-392 with replica.selector.class = RackAwareReplicaSelector: a consumer whose client.rack
+ * differs from the leader's rack is sent to an in-sync, live replica in its own rack. */
+static int32_t preferred_read_replica(struct broker *b, const struct broker_partition *p,
+                                      struct kafka_str rack)
+{
+    const char *sel = cfg_get_str(b->cfg.cfg, "replica.selector.class", NULL);
+    if (!sel || !strstr(sel, "RackAwareReplicaSelector") || rack.len <= 0) return -1;
+    const struct md_image *img = md_client_image(b->mdc);
+    const struct md_broker *self = md_image_broker(img, b->cfg.node_id);
+    if (self && self->rack && kstr_eq(rack, self->rack)) return -1;
+    for (int32_t i = 0; i < p->isr_count; i++) {
+        const struct md_broker *r = md_image_broker(img, p->isr[i]);
+        if (r && !r->fenced && r->rack && kstr_eq(rack, r->rack)) return r->id;
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 int broker_handle_fetch(struct broker_req *req)
@@ -356,7 +385,15 @@ int broker_handle_fetch(struct broker_req *req)
             fp->offset = rp->fetch_offset;
             fp->max_bytes = rp->partition_max_bytes;
             fp->error = broker_lead_error(req->b, t, rp->partition);
+            fp->preferred_replica = -1;
+            if (fp->error == KAFKA_ERR_NOT_LEADER_OR_FOLLOWER && f.replica_id < 0 && v >= 11 &&
+                t->partitions[rp->partition].log) {
+                fp->error = KAFKA_ERR_NONE; /* a follower serves v11+ consumers (KIP-392) */
+                fp->from_follower = true;
+            }
             fp->p = fp->error ? NULL : &t->partitions[rp->partition];
+            if (fp->p && !fp->from_follower && f.replica_id < 0 && v >= 11)
+                fp->preferred_replica = preferred_read_replica(req->b, fp->p, body.rack_id);
             fp->current_leader_epoch = v >= 9 ? rp->current_leader_epoch : -1;
             fp->last_fetched_epoch = v >= 12 ? rp->last_fetched_epoch : -1;
             if (fp->p && f.replica_id >= 0 &&

@@ -90,6 +90,7 @@ static void truncate_diverging(struct broker_partition *p,
                  p->leader_id, d->epoch, (long long)d->end_offset);
         if (storage_log_truncate_to(p->log, to))
             LOG_ERROR("broker", "%s-%d: truncation failed", p->topic->name, p->id);
+        broker_pstate_rebuild(p);
     }
     p->high_watermark = GR_MIN(p->high_watermark, storage_log_end_offset(p->log));
 }
@@ -115,10 +116,12 @@ static void append_records(struct broker_fetcher *f, struct broker_partition *p,
         LOG_WARN("broker", "%s-%d: our log ends at %lld inside the leader's batch at %lld; "
                  "truncating to it", p->topic->name, p->id, (long long)leo, (long long)base);
         storage_log_truncate_to(p->log, base);
+        broker_pstate_rebuild(p);
         return;
     }
     struct storage_append_info ai;
     int rc = storage_log_append_replica(p->log, f->scratch.data, n, time_wall_ms(), &ai);
+    if (!rc) broker_pstate_appended(p, f->scratch.data, n);
     if (rc)
         LOG_ERROR("broker", "%s-%d: appending %zu bytes fetched from leader %d at %lld "
                   "failed: %s", p->topic->name, p->id, n, f->leader_id, (long long)base,

@@ -37,6 +37,7 @@ struct broker_partition {
     int32_t alter_adding;         /* ... adding this follower (-1: none), counted for the HW */
     int64_t alter_retry_ms;
     bool fetching;                /* follower: registered with the fetcher of its leader */
+    struct broker_pstate *pstate; /* idempotent producers' last batches */
 };
 
 struct broker_topic {
@@ -92,6 +93,8 @@ struct broker {
     struct broker_fetcher *fetchers;      /* one per leader this broker follows */
     struct produce_waiter *pwaiters;      /* acks=all produces waiting for the high watermark */
     int64_t next_isr_check_ms;
+    int64_t pid_next, pid_end;            /* producer ids granted by the controller */
+    bool pid_requesting;
 };
 
 extern const struct broker_api broker_apis[];
@@ -124,6 +127,7 @@ int broker_handle_describe_quorum(struct broker_req *req);
 int broker_handle_create_partitions(struct broker_req *req);
 int broker_handle_alter_configs(struct broker_req *req);
 int broker_handle_incremental_alter_configs(struct broker_req *req);
+int broker_handle_elect_leaders(struct broker_req *req);
 
 /* Delayed fetch support (broker_fetch.c). */
 void broker_partition_appended(struct broker *b, struct broker_partition *p);
@@ -153,6 +157,15 @@ void broker_fetchers_free(struct broker *b);
  * leadership changes; all answered at shutdown. */
 void broker_produce_recheck(struct broker *b);
 void broker_produce_cancel_all(struct broker *b);
+
+/* Idempotent producers (broker_idempotence.c). */
+int broker_handle_init_producer_id(struct broker_req *req);
+void broker_pids_refill(struct broker *b);
+int16_t broker_pstate_check(struct broker_partition *p, const uint8_t *batches, size_t n,
+                            int64_t *dup_offset);
+void broker_pstate_appended(struct broker_partition *p, const uint8_t *batches, size_t n);
+void broker_pstate_rebuild(struct broker_partition *p);
+void broker_pstate_free(struct broker_partition *p);
 
 void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
                                   const struct md_topic *mt);

@@ -115,6 +115,18 @@ static void produce_partition(struct broker_req *req,
         pr->error_message = KSTR("The ISR is smaller than min.insync.replicas.");
         return;
     }
+    int64_t dup;
+    int16_t pec = broker_pstate_check(p, data, len, &dup);
+    if (pec) {
+        pr->error_code = pec;
+        return;
+    }
+    if (dup >= 0) { /* a retry of a batch we have: its original offset, appended once */
+        pr->base_offset = dup;
+        pr->log_start_offset = storage_log_start_offset(p->log);
+        *required = dup + 1;
+        return;
+    }
     struct storage_append_info ai;
     rc = storage_log_append(p->log, data, len, p->leader_epoch, req->now_ms, &ai);
     if (rc) {
@@ -125,6 +137,7 @@ static void produce_partition(struct broker_req *req,
     pr->base_offset = ai.first_offset;
     pr->log_start_offset = storage_log_start_offset(p->log);
     *required = ai.last_offset + 1;
+    broker_pstate_appended(p, data, len);
     broker_partition_appended(b, p); /* followers waiting in a fetch */
     broker_replica_update_hw(b, p);  /* alone in the ISR: committed now */
 }

@@ -2,7 +2,7 @@
  * cli_int.h — private header of the `gregor` command-line tool.
  *
  * Each subcommand lives in its own file (cli_storage.c, cli_topics.c, cli_producer.c,
- * cli_consumer.c, cli_quorum.c, cli_configs.c) and exposes one `cli_<tool>_main(argc, argv)`
+ * cli_consumer.c, cli_quorum.c, cli_configs.c, cli_leader_election.c) and exposes one `cli_<tool>_main(argc, argv)`
  * entry point, where argv[0] is the tool name.  cli_common.c holds what they share: a
  * joptsimple-like option parser that accepts Kafka's flag spellings, usage printing, key=value
  * parsing, and librdkafka configuration helpers; cli_kafka_client.c a raw Kafka client for
@@ -103,7 +103,8 @@ int cli_props_from_kvs(struct props *p, const char *const *kvs, size_t kvs_n, ch
 
 /* ------------------------------------------------------------------------------------------ */
 /* Raw requests (cli_kafka_client.c): a tiny blocking PLAINTEXT Kafka client on the project's
- * generated codec, for what librdkafka 2.0.2 cannot ask (topic ids, DescribeQuorum).          */
+ * generated codec, for what librdkafka 2.0.2 cannot ask (topic ids, DescribeQuorum,
+ * ElectLeaders).                                                                               */
 
 struct kafka_reader;
 struct kafka_writer;
@@ -189,5 +190,6 @@ int cli_producer_main(int argc, char **argv);
 int cli_consumer_main(int argc, char **argv);
 int cli_quorum_main(int argc, char **argv);
 int cli_configs_main(int argc, char **argv);
+int cli_leader_election_main(int argc, char **argv);
 
 #endif

@@ -24,6 +24,8 @@ static const struct cli_tool cli_tools[] = {
      "Describe the KRaft metadata quorum (kafka-metadata-quorum.sh)"},
     {"configs", "kafka-configs", cli_configs_main,
      "Describe or alter topic and broker configs (kafka-configs.sh)"},
+    {"leader-election", "kafka-leader-election", cli_leader_election_main,
+     "Elect preferred or unclean partition leaders (kafka-leader-election.sh)"},
 };
 
 static void cli_main_usage(FILE *f)

@@ -117,6 +117,7 @@ struct md_image {
     struct md_broker *brokers;
     int32_t broker_count;
     int64_t applied_offset; /* metadata-log offset (Raft index) of the last applied entry, -1 */
+    int64_t next_producer_id; /* the first producer id no broker has been given */
     struct gr_uuid cluster_id;
     char cluster_id_str[23];
 };
@@ -248,6 +249,11 @@ int md_client_alter_partition(struct md_client *m, const struct gr_uuid *topic_i
                               int32_t partition, int32_t leader_epoch, int32_t partition_epoch,
                               const int32_t *isr, int32_t isr_count, md_client_alter_fn cb,
                               void *arg);
+
+/* A block of producer ids for this broker (idempotent producers), committed to the metadata
+ * log first.  cb gets error NONE with [start, start + len), or a retriable error. */
+typedef void (*md_client_pids_fn)(void *arg, int16_t error, int64_t start, int32_t len);
+int md_client_allocate_producer_ids(struct md_client *m, md_client_pids_fn cb, void *arg);
 
 /* Controlled shutdown: asks the controller to move this broker's leaderships and fence it;
  * done(arg) runs when it has (or after timeout_ms). */

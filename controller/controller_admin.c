@@ -1,7 +1,7 @@
 /* controller_admin.c — the Kafka admin APIs a broker forwards to the active controller: the
- * table (decode, decide, encode, fail), and the decisions for CreatePartitions, AlterConfigs
- * and IncrementalAlterConfigs.  CreateTopics and DeleteTopics are decided in
- * controller_ops.c. */
+ * table (decode, decide, encode, fail), and the decisions for CreatePartitions, AlterConfigs,
+ * IncrementalAlterConfigs and ElectLeaders (with the automatic preferred leader election).
+ * CreateTopics and DeleteTopics are decided in controller_ops.c. */
 #include "controller/controller_int.h"
 
 #include <stdlib.h>
@@ -36,6 +36,7 @@ CTRL_CODEC(delete_topics)
 CTRL_CODEC(create_partitions)
 CTRL_CODEC(alter_configs)
 CTRL_CODEC(incremental_alter_configs)
+CTRL_CODEC(elect_leaders)
 
 /* ------------------------------------------------------------------------------------------ */
 /* CreatePartitions                                                                            */
@@ -346,6 +347,280 @@ CONFIG_API(incremental_alter_configs, OP_INCREMENTAL, false)
 CONFIG_API(alter_configs, OP_ALWAYS_SET, true)
 
 /* ------------------------------------------------------------------------------------------ */
+/* Leader elections: ElectLeaders, and the automatic preferred leader election                 */
+
+#define ELECT_NOT_NEEDED_MSG "Leader election not needed for topic partition."
+#define ELECT_PREFERRED_MSG "The preferred leader was not available."
+#define ELECT_ELIGIBLE_MSG "Eligible topic partition leaders are not available."
+
+static bool elect_in_isr(const struct md_partition *p, int32_t id)
+{
+    for (int32_t k = 0; k < p->isr_count; k++)
+        if (p->isr[k] == id) return true;
+    return false;
+}
+
+static bool elect_live(const struct md_image *img, int32_t id)
+{
+    const struct md_broker *br = md_image_broker(img, id);
+    return br && ctrl_broker_live(br);
+}
+
+int16_t ctrl_elect_leader(const struct md_image *img, const struct md_partition *p, int8_t type,
+                          struct md_partition *np, int32_t *isr_one, const char **msg)
+{
+    *np = *p;
+    *msg = NULL;
+    int32_t leader = -1;
+    if (type == CTRL_ELECTION_PREFERRED) {
+        int32_t preferred = p->replica_count > 0 ? p->replicas[0] : -1;
+        if (preferred >= 0 && p->leader == preferred) {
+            *msg = ELECT_NOT_NEEDED_MSG;
+            return KAFKA_ERR_ELECTION_NOT_NEEDED;
+        }
+        if (preferred >= 0 && elect_live(img, preferred) && elect_in_isr(p, preferred))
+            leader = preferred;
+        if (leader < 0) {
+            *msg = ELECT_PREFERRED_MSG;
+            return KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE;
+        }
+    } else {
+        if (p->leader >= 0) {
+            *msg = ELECT_NOT_NEEDED_MSG;
+            return KAFKA_ERR_ELECTION_NOT_NEEDED;
+        }
+        /* a live in-sync replica if there is one (a clean election, as Kafka tries first);
+         * else the first live replica, alone in the ISR: what only the old ISR had is lost */
+        for (int32_t k = 0; k < p->isr_count && leader < 0; k++)
+            if (elect_live(img, p->isr[k])) leader = p->isr[k];
+        for (int32_t k = 0; k < p->replica_count && leader < 0; k++)
+            if (elect_live(img, p->replicas[k])) {
+                leader = p->replicas[k];
+                isr_one[0] = leader;
+                np->isr = isr_one;
+                np->isr_count = 1;
+            }
+        if (leader < 0) {
+            *msg = ELECT_ELIGIBLE_MSG;
+            return KAFKA_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE;
+        }
+    }
+    np->leader = leader;
+    np->leader_epoch = p->leader_epoch + 1;
+    np->partition_epoch = p->partition_epoch + 1;
+    return KAFKA_ERR_NONE;
+}
+
+/* Elects one requested partition, recording the change in b.  r gets the result. */
+static void elect_one(const struct md_image *img, const struct md_topic *mt,
+                      struct kafka_str topic, int32_t partition, int8_t type, struct md_batch *b,
+                      struct kafka_elect_leaders_response_partition_result *r, struct arena *a)
+{
+    kafka_elect_leaders_response_partition_result_init(r);
+    r->partition_id = partition;
+    const struct md_partition *p = mt ? md_topic_partition(mt, partition) : NULL;
+    const char *msg = NULL;
+    if (!mt) {
+        r->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        msg = arena_printf(a, "No such topic as %.*s", GR_MAX(topic.len, 0),
+                           topic.ptr ? topic.ptr : "");
+    } else if (!p) {
+        r->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        msg = arena_printf(a, "No such partition as %s-%d", mt->name, partition);
+    } else if (type != CTRL_ELECTION_PREFERRED && type != CTRL_ELECTION_UNCLEAN) {
+        r->error_code = KAFKA_ERR_INVALID_REQUEST;
+        msg = arena_printf(a, "Unknown election type %d", type);
+    } else {
+        struct md_partition np;
+        int32_t isr_one[1];
+        r->error_code = ctrl_elect_leader(img, p, type, &np, isr_one, &msg);
+        if (r->error_code == KAFKA_ERR_NONE) {
+            md_batch_add_partition_state(b, &mt->id, &np);
+            LOG_INFO(CTRL_COMP, "%s leader election for %s-%d: broker %d leads (was %d), "
+                     "leader epoch %d", type == CTRL_ELECTION_PREFERRED ? "preferred" : "unclean",
+                     mt->name, partition, np.leader, p->leader, np.leader_epoch);
+        }
+    }
+    r->error_message = r->error_code && msg ? KSTR(msg) : KSTR_NULL;
+}
+
+struct elect_topics {
+    const struct md_topic **v;
+    int32_t n, cap;
+};
+
+static void elect_collect(void *arg, struct md_topic *t)
+{
+    struct elect_topics *x = arg;
+    if (x->n < x->cap) x->v[x->n++] = t;
+}
+
+static int elect_topic_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const struct md_topic *const *)a)->name,
+                  (*(const struct md_topic *const *)b)->name);
+}
+
+/* Every partition of every topic (topic_partitions null), in topic-name order.  As Kafka's
+ * controller does, partitions that need no election are left out of the answer. */
+static void elect_all(const struct md_image *img, int8_t type, struct md_batch *b,
+                      struct kafka_elect_leaders_response *resp, struct arena *a)
+{
+    int32_t cap = (int32_t)img->topic_count;
+    struct elect_topics x = {arena_calloc(a, (size_t)GR_MAX(cap, 1), sizeof(*x.v)), 0, cap};
+    resp->replica_election_results =
+        arena_calloc(a, (size_t)GR_MAX(cap, 1), sizeof(*resp->replica_election_results));
+    if (!x.v || !resp->replica_election_results) {
+        resp->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    md_image_foreach(img, elect_collect, &x);
+    qsort(x.v, (size_t)x.n, sizeof(*x.v), elect_topic_cmp);
+    for (int32_t i = 0; i < x.n; i++) {
+        const struct md_topic *mt = x.v[i];
+        struct kafka_elect_leaders_response_replica_election_result *tr =
+            &resp->replica_election_results[resp->replica_election_results_count++];
+        kafka_elect_leaders_response_replica_election_result_init(tr);
+        tr->topic = KSTR(mt->name);
+        tr->partition_result =
+            arena_calloc(a, (size_t)GR_MAX(mt->partition_count, 1), sizeof(*tr->partition_result));
+        if (!tr->partition_result) {
+            resp->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        for (int32_t p = 0; p < mt->partition_count; p++) {
+            struct kafka_elect_leaders_response_partition_result *r =
+                &tr->partition_result[tr->partition_result_count];
+            elect_one(img, mt, tr->topic, p, type, b, r, a);
+            if (r->error_code != KAFKA_ERR_ELECTION_NOT_NEEDED) tr->partition_result_count++;
+        }
+    }
+}
+
+static void elect_leaders_decide(struct controller *c, struct ctrl_op *op, struct md_batch *b)
+{
+    struct arena *a = &op->arena;
+    const struct md_image *img = &c->st.image;
+    const struct kafka_elect_leaders_request *req = op->req;
+    struct kafka_elect_leaders_response *resp = op->resp;
+    int8_t type = op->api_version >= 1 ? req->election_type : CTRL_ELECTION_PREFERRED;
+    if (type != CTRL_ELECTION_PREFERRED && type != CTRL_ELECTION_UNCLEAN)
+        resp->error_code = KAFKA_ERR_INVALID_REQUEST; /* and every partition says why */
+    if (req->topic_partitions_count < 0) {
+        if (!resp->error_code) elect_all(img, type, b, resp, a);
+        return;
+    }
+    int32_t n = req->topic_partitions_count;
+    resp->replica_election_results =
+        arena_calloc(a, (size_t)GR_MAX(n, 1), sizeof(*resp->replica_election_results));
+    if (!resp->replica_election_results) {
+        resp->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const struct kafka_elect_leaders_request_topic_partitions *tp = &req->topic_partitions[i];
+        struct kafka_elect_leaders_response_replica_election_result *tr =
+            &resp->replica_election_results[resp->replica_election_results_count++];
+        kafka_elect_leaders_response_replica_election_result_init(tr);
+        tr->topic = tp->topic;
+        int32_t m = GR_MAX(tp->partitions_count, 0);
+        tr->partition_result = arena_calloc(a, (size_t)GR_MAX(m, 1), sizeof(*tr->partition_result));
+        if (!tr->partition_result) {
+            resp->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        tr->partition_result_count = m;
+        const struct md_topic *mt =
+            tp->topic.len > 0 ? md_image_topic(img, tp->topic.ptr, (size_t)tp->topic.len) : NULL;
+        for (int32_t k = 0; k < m; k++)
+            elect_one(img, mt, tp->topic, tp->partitions[k], type, b, &tr->partition_result[k],
+                      a);
+    }
+}
+
+static void elect_leaders_fail(struct ctrl_op *op, int16_t ec, const char *msg)
+{
+    struct kafka_elect_leaders_response *resp = op->resp;
+    for (int32_t i = 0; i < resp->replica_election_results_count; i++) {
+        struct kafka_elect_leaders_response_replica_election_result *tr =
+            &resp->replica_election_results[i];
+        for (int32_t k = 0; k < tr->partition_result_count; k++) {
+            if (tr->partition_result[k].error_code != KAFKA_ERR_NONE) continue;
+            tr->partition_result[k].error_code = ec;
+            tr->partition_result[k].error_message = KSTR(msg);
+        }
+    }
+}
+
+/* The automatic preferred leader election (auto.leader.rebalance.enable), as Kafka's
+ * controller checks it: per broker, the share of the partitions whose preferred replica it is
+ * that another broker leads (or none does); above imbalance_pct, those of them where it is live
+ * and in the ISR get it back as leader. */
+struct rebalance_ctx {
+    const struct md_image *img;
+    int32_t *preferred; /* per image broker index: partitions it is the preferred replica of */
+    int32_t *elsewhere; /* ... of which it does not lead */
+    int32_t *moved;
+    int32_t imbalance_pct;
+    struct md_batch *b; /* NULL while counting */
+    int32_t moved_total;
+};
+
+static int32_t rebalance_broker_index(const struct md_image *img, int32_t id)
+{
+    const struct md_broker *br = md_image_broker(img, id);
+    return br ? (int32_t)(br - img->brokers) : -1;
+}
+
+static void rebalance_topic(void *arg, struct md_topic *t)
+{
+    struct rebalance_ctx *x = arg;
+    for (int32_t p = 0; p < t->partition_count; p++) {
+        const struct md_partition *mp = &t->partitions[p];
+        int32_t i = mp->replica_count > 0 ? rebalance_broker_index(x->img, mp->replicas[0]) : -1;
+        if (i < 0) continue;
+        if (!x->b) {
+            x->preferred[i]++;
+            x->elsewhere[i] += mp->leader != mp->replicas[0];
+            continue;
+        }
+        if (mp->leader == mp->replicas[0] || x->moved_total >= CTRL_REBALANCE_MAX) continue;
+        if ((int64_t)x->elsewhere[i] * 100 <= (int64_t)x->imbalance_pct * x->preferred[i])
+            continue;
+        struct md_partition np;
+        int32_t isr_one[1];
+        const char *msg;
+        if (ctrl_elect_leader(x->img, mp, CTRL_ELECTION_PREFERRED, &np, isr_one, &msg)) continue;
+        md_batch_add_partition_state(x->b, &t->id, &np);
+        x->moved[i]++;
+        x->moved_total++;
+    }
+}
+
+int32_t ctrl_decide_rebalance(const struct md_image *img, int32_t imbalance_pct,
+                              struct md_batch *b)
+{
+    size_t n = (size_t)GR_MAX(img->broker_count, 1);
+    struct rebalance_ctx x = {img, calloc(n, sizeof(int32_t)), calloc(n, sizeof(int32_t)),
+                              calloc(n, sizeof(int32_t)), imbalance_pct, NULL, 0};
+    if (x.preferred && x.elsewhere && x.moved) {
+        md_image_foreach(img, rebalance_topic, &x);
+        x.b = b;
+        md_image_foreach(img, rebalance_topic, &x);
+        for (int32_t i = 0; i < img->broker_count; i++)
+            if (x.moved[i])
+                LOG_INFO(CTRL_COMP, "leader imbalance of broker %d: it leads %d of the %d "
+                         "partition(s) it is the preferred replica of; moving %d leadership(s) "
+                         "back to it", img->brokers[i].id, x.preferred[i] - x.elsewhere[i],
+                         x.preferred[i], x.moved[i]);
+    }
+    free(x.preferred);
+    free(x.elsewhere);
+    free(x.moved);
+    return x.moved_total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static const struct ctrl_api ctrl_apis[] = {
     {KAFKA_API_CREATE_TOPICS, 0, 7, create_topics_dec, ctrl_decide_create_topics,
@@ -359,6 +634,8 @@ static const struct ctrl_api ctrl_apis[] = {
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, incremental_alter_configs_dec,
      incremental_alter_configs_decide, incremental_alter_configs_enc,
      incremental_alter_configs_fail},
+    {KAFKA_API_ELECT_LEADERS, 0, 2, elect_leaders_dec, elect_leaders_decide, elect_leaders_enc,
+     elect_leaders_fail},
 };
 
 const struct ctrl_api *ctrl_api_find(int16_t key)

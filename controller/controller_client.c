@@ -280,6 +280,47 @@ int md_client_alter_partition(struct md_client *m, const struct gr_uuid *topic_i
     return rc;
 }
 
+struct mdc_pids_call {
+    struct md_client *m;
+    md_client_pids_fn cb;
+    void *arg;
+};
+
+static void pids_on_answer(void *arg, int err, const Gregor__Control__ControlFrame *resp)
+{
+    struct mdc_pids_call *a = arg;
+    const Gregor__Control__AllocateProducerIdsResponse *r =
+        !err && resp &&
+                resp->body_case ==
+                    GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_RESPONSE
+            ? resp->allocate_producer_ids_response : NULL;
+    if (r && r->error_code == KAFKA_ERR_NOT_CONTROLLER && !a->m->freeing)
+        ctl_channel_set_target(a->m->ch_ctl, r->leader_id);
+    if (r && r->error_code == KAFKA_ERR_NONE)
+        a->cb(a->arg, KAFKA_ERR_NONE, r->producer_id_start, r->producer_id_len);
+    else
+        a->cb(a->arg, r ? (int16_t)r->error_code : KAFKA_ERR_REQUEST_TIMED_OUT, -1, 0);
+    free(a);
+}
+
+int md_client_allocate_producer_ids(struct md_client *m, md_client_pids_fn cb, void *arg)
+{
+    if (m->epoch < 0) return GR_EAGAIN;
+    struct mdc_pids_call *a = calloc(1, sizeof(*a));
+    if (!a) return GR_ENOMEM;
+    *a = (struct mdc_pids_call){m, cb, arg};
+    Gregor__Control__ControlFrame f = GREGOR__CONTROL__CONTROL_FRAME__INIT;
+    Gregor__Control__AllocateProducerIdsRequest rq =
+        GREGOR__CONTROL__ALLOCATE_PRODUCER_IDS_REQUEST__INIT;
+    rq.broker_id = m->cfg.node_id;
+    rq.broker_epoch = m->epoch;
+    f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_REQUEST;
+    f.allocate_producer_ids_request = &rq;
+    int rc = ctl_channel_call(m->ch_ctl, &f, MDC_CALL_TIMEOUT_MS, pids_on_answer, a);
+    if (rc) free(a);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* DescribeQuorum                                                                              */
 

@@ -103,6 +103,20 @@ const struct cfg_def cfg_broker_defs[] = {
     {"broker.rack", CFG_STRING, NULL, CFG_SCOPE_BROKER, NULL, 0, "Rack of this broker."},
     {"unclean.leader.election.enable", CFG_BOOL, "false", CFG_SCOPE_BROKER, NULL, 0,
      "Allow an out-of-sync replica to become leader."},
+    {"auto.leader.rebalance.enable", CFG_BOOL, "true", CFG_SCOPE_BROKER, NULL, 0,
+     "The active controller moves leaderships back to preferred replicas (the first of each "
+     "partition's replicas) when a broker's leader imbalance goes above "
+     "leader.imbalance.per.broker.percentage, checked every "
+     "leader.imbalance.check.interval.seconds."},
+    {"leader.imbalance.check.interval.seconds", CFG_LONG, "300", CFG_SCOPE_BROKER, NULL, 1,
+     "How often the active controller checks the leader imbalance of the brokers."},
+    {"leader.imbalance.per.broker.percentage", CFG_INT, "10", CFG_SCOPE_BROKER, NULL, 0,
+     "The leader imbalance allowed per broker, in percent: the share of the partitions whose "
+     "preferred replica a broker is that another broker leads. Above it, those partitions "
+     "get their preferred replica back as leader where it is live and in the ISR."},
+    {"replica.selector.class", CFG_STRING, NULL, CFG_SCOPE_BROKER, NULL, 0,
+     "org.apache.kafka.common.replica.RackAwareReplicaSelector sends consumers with a "
+     "client.rack to an in-sync replica in their rack (KIP-392); unset: the leader."},
     {"replica.lag.time.max.ms", CFG_LONG, "30000", CFG_SCOPE_BROKER, NULL, 1,
      "A follower that has not caught up with its leader for this long leaves the ISR."},
     {"replica.fetch.max.bytes", CFG_INT, "1048576", CFG_SCOPE_BROKER, NULL, 1,

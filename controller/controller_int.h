@@ -12,6 +12,7 @@ enum md_record_type {
     MD_REC_CONFIG = 4,
     MD_REC_REMOVE_TOPIC = 9,
     MD_REC_FEATURE_LEVEL = 12,
+    MD_REC_PRODUCER_IDS = 15,
     MD_REC_BROKER_CHANGE = 17,
 };
 #define MD_RESOURCE_TOPIC 2
@@ -80,6 +81,8 @@ void md_batch_add_register_broker(struct md_batch *b, const struct md_broker *br
 /* fenced: 1 fence, -1 unfence, 0 no change; shutdown: 1 entering controlled shutdown. */
 void md_batch_add_broker_change(struct md_batch *b, int32_t id, int64_t epoch, int8_t fenced,
                                 int8_t shutdown);
+void md_batch_add_producer_ids(struct md_batch *b, int32_t broker_id, int64_t broker_epoch,
+                               int64_t next_producer_id);
 /* Finishes the batch into out (appended).  Returns 0, or b->err / GR_ENOMEM. */
 int md_batch_finish(struct md_batch *b, struct gbuf *out);
 
@@ -98,9 +101,12 @@ enum ctrl_op_kind {
     CTRL_OP_UNFENCE,  /* caught up */
     CTRL_OP_SHUTDOWN, /* controlled shutdown asked for in a heartbeat */
     CTRL_OP_ALTER_PARTITION, /* a partition leader changes the ISR */
+    CTRL_OP_PRODUCER_IDS,    /* a broker wants a block of producer ids */
+    CTRL_OP_REBALANCE,       /* internal: the automatic preferred leader election */
 };
 
 #define CTRL_ISR_MAX 16
+#define CTRL_PRODUCER_ID_BLOCK 1000 /* Kafka's block size */
 
 /* One change the active controller makes, in order, one at a time: it is decided against the
  * image (which holds every earlier change, committed and applied), proposed as one entry, and
@@ -126,6 +132,8 @@ struct ctrl_op {
     int32_t partition, leader_epoch, partition_epoch;
     int32_t isr[CTRL_ISR_MAX];
     int32_t isr_count;
+    /* PRODUCER_IDS */
+    int64_t pid_start;
     /* proposed at */
     uint64_t index, term;
 };
@@ -171,6 +179,14 @@ struct controller {
     int64_t caught_up_wall[CONTROLLER_VOTERS_MAX];
     struct ctrl_fetch *fetches;
     int64_t now_ms;
+    /* automatic preferred leader election (auto.leader.rebalance.enable), read each time this
+     * node becomes the active controller */
+    uint64_t rebalance_term;       /* the term the fields below were set up for */
+    bool rebalance_enable;
+    bool rebalance_pending;        /* a CTRL_OP_REBALANCE is queued, not yet decided */
+    int64_t rebalance_interval_ms; /* leader.imbalance.check.interval.seconds */
+    int32_t imbalance_pct;         /* leader.imbalance.per.broker.percentage */
+    int64_t rebalance_due_ms;      /* monotonic */
 };
 
 /* controller_ops.c */
@@ -186,6 +202,9 @@ void ctrl_sessions_tick(struct controller *c);
 /* A heartbeat arrived: decides whether the broker should change state. */
 void ctrl_session_heartbeat(struct controller *c, struct ctrl_session *s,
                             const struct md_broker *br, bool want_fence, bool want_shutdown);
+/* Active controller, every tick: queues a CTRL_OP_REBALANCE every
+ * leader.imbalance.check.interval.seconds when auto.leader.rebalance.enable is set. */
+void ctrl_rebalance_tick(struct controller *c);
 /* Chooses replicas for `partitions` new partitions among live brokers (rack-aware), writing
  * rf ids per partition into out (partitions * rf).  Returns 0 or GR_EINVAL (too few). */
 int ctrl_place_replicas(const struct md_image *img, int32_t partitions, int32_t rf,
@@ -211,6 +230,28 @@ void ctrl_decide_create_topics(struct controller *c, struct ctrl_op *op, struct 
 void ctrl_fail_create_topics(struct ctrl_op *op, int16_t ec, const char *msg);
 void ctrl_decide_delete_topics(struct controller *c, struct ctrl_op *op, struct md_batch *b);
 void ctrl_fail_delete_topics(struct ctrl_op *op, int16_t ec, const char *msg);
+
+/* Leader elections (controller_admin.c), decided against an image. */
+enum ctrl_election_type { CTRL_ELECTION_PREFERRED = 0, CTRL_ELECTION_UNCLEAN = 1 };
+/* Partitions one automatic election moves at most; more wait for the next tick. */
+#define CTRL_REBALANCE_MAX 1000
+/* The election of one partition p of img, as Kafka's ElectLeaders decides it.
+ *   PREFERRED: replicas[0] becomes leader when it is live (ctrl_broker_live) and in the ISR;
+ *              ELECTION_NOT_NEEDED when it leads already, else PREFERRED_LEADER_NOT_AVAILABLE.
+ *   UNCLEAN:   only for a partition without a leader: a live ISR member, else the first live
+ *              replica with the ISR reduced to it; ELECTION_NOT_NEEDED when there is a leader,
+ *              ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is live.
+ * Returns NONE with *np the partition's new state (leader and partition epochs + 1; np->isr
+ * points into p or at isr_one, one int32_t of the caller's), or the Kafka error with Kafka's
+ * message in *msg (static).  Nothing is changed. */
+int16_t ctrl_elect_leader(const struct md_image *img, const struct md_partition *p, int8_t type,
+                          struct md_partition *np, int32_t *isr_one, const char **msg);
+/* The automatic preferred leader election: for each broker, when more than imbalance_pct
+ * percent of the partitions whose preferred replica it is are led by another broker (or none),
+ * records in b the preferred elections of those that can have it back (ctrl_elect_leader), at
+ * most CTRL_REBALANCE_MAX.  Returns the number of partitions moved. */
+int32_t ctrl_decide_rebalance(const struct md_image *img, int32_t imbalance_pct,
+                              struct md_batch *b);
 
 /* controller_server.c */
 void ctrl_answer(struct controller *c, struct net_slot *slot, Gregor__Control__ControlFrame *f);

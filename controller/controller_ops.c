@@ -1,6 +1,7 @@
 /* controller_ops.c — what the active controller decides: the queue of changes (one proposed at
  * a time), topic creation and deletion with replica placement, broker registration, fencing,
- * unfencing and controlled shutdown, and broker sessions. */
+ * unfencing and controlled shutdown, broker sessions, and the timer of the automatic preferred
+ * leader election (decided in controller_admin.c). */
 #include "controller/controller_int.h"
 
 #include "net/net.h"
@@ -585,7 +586,16 @@ static void op_answer(struct controller *c, struct ctrl_op *op, int16_t ec, uint
     Gregor__Control__BrokerRegistrationResponse rr =
         GREGOR__CONTROL__BROKER_REGISTRATION_RESPONSE__INIT;
     Gregor__Control__AlterPartitionResponse ar = GREGOR__CONTROL__ALTER_PARTITION_RESPONSE__INIT;
-    if (op->kind == CTRL_OP_ALTER_PARTITION) {
+    Gregor__Control__AllocateProducerIdsResponse pr =
+        GREGOR__CONTROL__ALLOCATE_PRODUCER_IDS_RESPONSE__INIT;
+    if (op->kind == CTRL_OP_PRODUCER_IDS) {
+        pr.error_code = ec;
+        pr.leader_id = ctrl_leader_hint(c);
+        pr.producer_id_start = ec ? -1 : op->pid_start;
+        pr.producer_id_len = ec ? 0 : CTRL_PRODUCER_ID_BLOCK;
+        f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_RESPONSE;
+        f.allocate_producer_ids_response = &pr;
+    } else if (op->kind == CTRL_OP_ALTER_PARTITION) {
         ar.error_code = ec;
         ar.leader_id = ctrl_leader_hint(c);
         ar.partition_epoch = op->partition_epoch;
@@ -682,6 +692,23 @@ void ctrl_ops_run(struct controller *c)
             break;
         }
         case CTRL_OP_ALTER_PARTITION: ec = decide_alter_partition(c, op, &b); break;
+        case CTRL_OP_PRODUCER_IDS: {
+            const struct md_broker *br = md_image_broker(&c->st.image, op->broker_id);
+            if (!br || br->epoch != op->broker_epoch) {
+                ec = KAFKA_ERR_STALE_BROKER_EPOCH;
+                break;
+            }
+            op->pid_start = c->st.image.next_producer_id;
+            md_batch_add_producer_ids(&b, op->broker_id, op->broker_epoch,
+                                      op->pid_start + CTRL_PRODUCER_ID_BLOCK);
+            break;
+        }
+        case CTRL_OP_REBALANCE:
+            /* decided now, against every earlier change: a later check queues a new op */
+            c->rebalance_pending = false;
+            if (ctrl_decide_rebalance(&c->st.image, c->imbalance_pct, &b) >= CTRL_REBALANCE_MAX)
+                c->rebalance_due_ms = c->now_ms; /* more to move: check again next tick */
+            break;
         default: decide_broker_change(c, op, &b); break;
         }
         struct gbuf data;
@@ -782,6 +809,28 @@ void ctrl_sessions_tick(struct controller *c)
         if (c->now_ms - s->last_heartbeat_ms > c->session_timeout_ms)
             enqueue_change(c, s, CTRL_OP_FENCE);
     }
+}
+
+void ctrl_rebalance_tick(struct controller *c)
+{
+    if (c->rebalance_term != c->term) { /* just became the active controller */
+        const struct props *cfg = c->cfg.broker;
+        c->rebalance_term = c->term;
+        c->rebalance_enable = cfg_get_bool(cfg, "auto.leader.rebalance.enable", true);
+        c->rebalance_interval_ms =
+            cfg_get_long(cfg, "leader.imbalance.check.interval.seconds", 300) * 1000;
+        c->imbalance_pct = (int32_t)cfg_get_long(cfg, "leader.imbalance.per.broker.percentage",
+                                                 10);
+        c->rebalance_due_ms = c->now_ms + c->rebalance_interval_ms;
+        c->rebalance_pending = false; /* an op of an earlier term was failed with the queue */
+    }
+    if (!c->rebalance_enable || c->rebalance_pending || c->now_ms < c->rebalance_due_ms) return;
+    c->rebalance_due_ms = c->now_ms + c->rebalance_interval_ms;
+    struct ctrl_op *op = ctrl_op_new(CTRL_OP_REBALANCE);
+    if (!op) return;
+    op->broker_id = -1; /* no broker session is waiting on it */
+    c->rebalance_pending = true;
+    ctrl_op_enqueue(c, op);
 }
 
 void ctrl_session_heartbeat(struct controller *c, struct ctrl_session *s, const struct md_broker *br,

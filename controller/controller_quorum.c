@@ -229,6 +229,7 @@ static void ctrl_on_tick(evutil_socket_t fd, short what, void *arg)
                 c->caught_up_wall[i] = wall;
         }
         ctrl_sessions_tick(c);
+        ctrl_rebalance_tick(c);
     }
     ctrl_fetches_wake(c, false);
     ctrl_drive(c);

@@ -160,6 +160,20 @@ void md_batch_add_broker_change(struct md_batch *b, int32_t id, int64_t epoch, i
     md_batch_end(b, &w);
 }
 
+void md_batch_add_producer_ids(struct md_batch *b, int32_t broker_id, int64_t broker_epoch,
+                               int64_t next_producer_id)
+{
+    struct kafka_writer w;
+    struct kafka_producer_ids_record rec;
+    kafka_producer_ids_record_init(&rec);
+    rec.broker_id = broker_id;
+    rec.broker_epoch = broker_epoch;
+    rec.next_producer_id = next_producer_id;
+    md_batch_begin(b, MD_REC_PRODUCER_IDS, &w);
+    kafka_producer_ids_record_encode(&w, 0, &rec);
+    md_batch_end(b, &w);
+}
+
 int md_batch_finish(struct md_batch *b, struct gbuf *out)
 {
     if (b->err) return b->err;

@@ -173,8 +173,17 @@ static void answer_not_controller(struct controller *c, struct net_slot *slot, u
     Gregor__Control__ForwardResponse fr = GREGOR__CONTROL__FORWARD_RESPONSE__INIT;
     Gregor__Control__DescribeQuorumResponse qr = GREGOR__CONTROL__DESCRIBE_QUORUM_RESPONSE__INIT;
     Gregor__Control__AlterPartitionResponse ar = GREGOR__CONTROL__ALTER_PARTITION_RESPONSE__INIT;
+    Gregor__Control__AllocateProducerIdsResponse pr =
+        GREGOR__CONTROL__ALLOCATE_PRODUCER_IDS_RESPONSE__INIT;
     int32_t hint = ctrl_leader_hint(c);
     switch (body_case) {
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_REQUEST: {
+        pr.error_code = KAFKA_ERR_NOT_CONTROLLER;
+        pr.leader_id = hint;
+        f.body_case = GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_RESPONSE;
+        f.allocate_producer_ids_response = &pr;
+        break;
+    }
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
         ar.error_code = KAFKA_ERR_NOT_CONTROLLER;
         ar.leader_id = hint;
@@ -315,6 +324,21 @@ static void rpc_alter_partition(struct controller *c, struct net_slot *slot, uin
     ctrl_op_enqueue(c, op);
 }
 
+static void rpc_producer_ids(struct controller *c, struct net_slot *slot, uint64_t corr,
+                             const Gregor__Control__AllocateProducerIdsRequest *rq)
+{
+    struct ctrl_op *op = ctrl_op_new(CTRL_OP_PRODUCER_IDS);
+    if (!op) {
+        net_slot_done_silent(slot);
+        return;
+    }
+    op->slot = slot;
+    op->correlation_id = corr;
+    op->broker_id = rq->broker_id;
+    op->broker_epoch = rq->broker_epoch;
+    ctrl_op_enqueue(c, op);
+}
+
 static void rpc_describe_quorum(struct controller *c, struct net_slot *slot, uint64_t corr)
 {
     struct raft_status rs;
@@ -400,6 +424,7 @@ int controller_on_frame(void *ctx, struct net_conn *conn, struct net_slot *slot,
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_FORWARD_REQUEST:
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_DESCRIBE_QUORUM_REQUEST:
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_REQUEST:
         if (!leader_ready(c)) {
             answer_not_controller(c, slot, corr, f->body_case);
             return 0;
@@ -426,6 +451,10 @@ int controller_on_frame(void *ctx, struct net_conn *conn, struct net_slot *slot,
     case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALTER_PARTITION_REQUEST:
         if (!f->alter_partition_request) return 1;
         rpc_alter_partition(c, slot, corr, f->alter_partition_request);
+        break;
+    case GREGOR__CONTROL__CONTROL_FRAME__BODY_ALLOCATE_PRODUCER_IDS_REQUEST:
+        if (!f->allocate_producer_ids_request) return 1;
+        rpc_producer_ids(c, slot, corr, f->allocate_producer_ids_request);
         break;
     default: rpc_describe_quorum(c, slot, corr); break;
     }

@@ -154,6 +154,14 @@ static int apply_broker_change(struct md_state *s, struct kafka_reader *r)
     return 0;
 }
 
+static int apply_producer_ids(struct md_state *s, struct kafka_reader *r)
+{
+    struct kafka_producer_ids_record rec;
+    if (kafka_producer_ids_record_decode(r, 0, &rec)) return GR_ECORRUPT;
+    s->image.next_producer_id = GR_MAX(s->image.next_producer_id, rec.next_producer_id);
+    return 0;
+}
+
 static int apply_record(struct md_state *s, const uint8_t *v, size_t n)
 {
     struct kafka_reader r;
@@ -168,6 +176,7 @@ static int apply_record(struct md_state *s, const uint8_t *v, size_t n)
     case MD_REC_REMOVE_TOPIC: return apply_remove_topic(s, &r);
     case MD_REC_REGISTER_BROKER: return apply_register_broker(s, &r);
     case MD_REC_BROKER_CHANGE: return apply_broker_change(s, &r);
+    case MD_REC_PRODUCER_IDS: return apply_producer_ids(s, &r);
     default: return 0; /* records for later features are skipped */
     }
 }
@@ -261,6 +270,8 @@ int md_state_snapshot(const struct md_state *s, struct gbuf *out)
         md_batch_add_register_broker(&b, br);
         if (br->in_controlled_shutdown) md_batch_add_broker_change(&b, br->id, br->epoch, 0, 1);
     }
+    if (s->image.next_producer_id > 0)
+        md_batch_add_producer_ids(&b, -1, -1, s->image.next_producer_id);
     struct snap_ctx x = {&b};
     md_image_foreach(&s->image, snap_topic, &x);
     int rc = b.rb.count ? md_batch_finish(&b, out) : 0;

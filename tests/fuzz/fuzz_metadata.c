@@ -33,6 +33,7 @@ static void roundtrip_records(const uint8_t *p, size_t n, struct arena *a)
     TRY(register_broker_record);
     TRY(feature_level_record);
     TRY(broker_registration_change_record);
+    TRY(producer_ids_record);
 #undef TRY
     gbuf_close(&out);
 }

@@ -691,3 +691,177 @@ class Cluster:
             time.sleep(0.3)
         raise AssertionError(f"node {node.node_id} did not catch up within {timeout}s; last "
                              f"status and replication: {last}")
+
+    # --- partitions (replication) ------------------------------------------------------------
+
+    def partitions(self, topic, via=None):
+        """{partition: (leader, replicas, isr)} of topic, from via or any running broker."""
+        return partition_states(self.metadata(via), topic)
+
+    def partition_dir(self, broker, topic, partition):
+        """Where broker keeps topic-partition's log: <log.dirs>/<topic>-<partition>."""
+        return os.path.join(broker.data, f"{topic}-{partition}")
+
+    def wait_isr_full(self, topic, partitions, timeout=30, via=None):
+        """Polls Metadata until each of topic's partitions (there must be `partitions` of them)
+        has a leader and an ISR holding every replica, each once; returns the states."""
+        deadline = time.time() + timeout
+        last = None
+        while True:
+            self.check_alive()
+            try:
+                st = self.partitions(topic, via)
+                last = st
+                if len(st) == partitions and all(
+                        leader >= 0 and sorted(isr) == sorted(set(replicas)) == sorted(replicas)
+                        for leader, replicas, isr in st.values()):
+                    return st
+            except (OSError, ValueError, AssertionError, struct.error) as e:
+                last = e
+            if time.time() > deadline:
+                raise AssertionError(f"{topic}: ISR not full within {timeout}s; last "
+                                     f"(leader, replicas, isr) per partition: {last!r}")
+            time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Replication: raw Produce and ListOffsets (exact error codes, one chosen broker), partition
+# state from Metadata, and the record batches of a partition's on-disk log.
+
+ERR_NOT_LEADER_OR_FOLLOWER = 6
+ERR_NOT_ENOUGH_REPLICAS = 19
+ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+ERR_FENCED_LEADER_EPOCH = 74
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _varint(n):
+    """Zig-zag varint, as record fields are written."""
+    v = (n << 1) ^ (n >> 63)
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def record_batch(values, key=None, timestamp_ms=None, producer=(-1, -1, -1)):
+    """One uncompressed magic-v2 batch holding a record per value (bytes), no headers, base
+    offset 0; producer = (producer id, epoch, base sequence), none by default."""
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    k = _varint(-1) if key is None else _varint(len(key)) + key
+    recs = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + _varint(0) + _varint(i) + k + _varint(len(v)) + v + _varint(0)
+        recs += _varint(len(body)) + body
+    pid, epoch, seq = producer
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, ts, ts, pid, epoch, seq,
+                            len(values)) + recs
+    head = struct.pack(">qiib", 0, 4 + 1 + 4 + len(after_crc), -1, 2)
+    return head + struct.pack(">I", crc32c(after_crc)) + after_crc
+
+
+def produce(addr, topic, partition, batch, acks=-1, timeout_ms=5000):
+    """Produce v3 of one batch to one partition, sent to addr alone (no retries, no leader
+    lookup); returns (error_code, base_offset).  Raises OSError when addr does not answer."""
+    body = (struct.pack(">hhi", -1, acks, timeout_ms) + struct.pack(">i", 1) + _kstr(topic) +
+            struct.pack(">i", 1) + struct.pack(">ii", partition, len(batch)) + batch)
+    r = _Reader(request(addr, 0, 3, body, timeout=timeout_ms / 1000 + 10))
+    for _ in range(r.count()):
+        name = r.string()
+        for _ in range(r.count()):
+            index, err, base = r.take(">ihq")
+            r.take(">q")  # log_append_time
+            if name == topic and index == partition:
+                return err, base
+    raise ValueError(f"Produce response from {addr} does not name {topic}-{partition}")
+
+
+def list_offset(addr, topic, partition, timestamp=-1, timeout=5):
+    """ListOffsets v1 for one partition, sent to addr: (error_code, offset).  timestamp -1 asks
+    for the latest offset, which is the high watermark; -2 for the log start."""
+    body = (struct.pack(">i", -1) + struct.pack(">i", 1) + _kstr(topic) +
+            struct.pack(">i", 1) + struct.pack(">iq", partition, timestamp))
+    r = _Reader(request(addr, 2, 1, body, timeout))
+    for _ in range(r.count()):
+        name = r.string()
+        for _ in range(r.count()):
+            index, err, _ts, offset = r.take(">ihqq")
+            if name == topic and index == partition:
+                return err, offset
+    raise ValueError(f"ListOffsets response from {addr} does not name {topic}-{partition}")
+
+
+# A record batch as it sits in a .log segment (magic v2, big-endian):
+#
+#   0  baseOffset            int64      rewritten by the leader at append
+#   8  batchLength           int32      bytes after this field
+#  12  partitionLeaderEpoch  int32      the leader's epoch at append; followers keep it
+#  16  magic                 int8       2
+#  17  crc                   uint32     CRC-32C of attributes .. end
+#  21  attributes            int16
+#  23  lastOffsetDelta       int32
+#  ...
+BATCH_HEADER_BYTES = 61
+
+
+class LogBatch:
+    """One batch of a partition log: its offsets, leader epoch and exact bytes."""
+
+    def __init__(self, data, segment, position):
+        self.data = data
+        self.segment = segment
+        self.position = position
+        self.base_offset, _, self.leader_epoch = struct.unpack_from(">qii", data, 0)
+        self.last_offset = self.base_offset + struct.unpack_from(">i", data, 23)[0]
+
+    def __repr__(self):
+        return (f"<batch {self.base_offset}..{self.last_offset} epoch {self.leader_epoch} "
+                f"{len(self.data)} B at {os.path.basename(self.segment)}:{self.position}>")
+
+
+def log_batches(partition_dir):
+    """The batches of every NNNNNNNNNNNNNNNNNNNN.log segment in partition_dir, in offset order.
+    A batch cut short at the end of a segment (an append in progress) is left out."""
+    out = []
+    segs = sorted(f for f in os.listdir(partition_dir) if re.fullmatch(r"\d{20}\.log", f))
+    for seg in segs:
+        path = os.path.join(partition_dir, seg)
+        with open(path, "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 17 <= len(data):
+            (length,) = struct.unpack_from(">i", data, pos + 8)
+            end = pos + 12 + length
+            if length < BATCH_HEADER_BYTES - 12 or end > len(data):
+                break
+            out.append(LogBatch(data[pos:end], path, pos))
+            pos = end
+    return out
+
+
+def partition_states(md, topic):
+    """{partition: (leader, replicas, isr)} of topic in a metadata() answer ({} if absent)."""
+    t = md["topics"].get(topic)
+    if not t:
+        return {}
+    return {p: (v[1], v[2], v[3]) for p, v in t["partitions"].items()}

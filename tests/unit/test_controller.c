@@ -1,6 +1,6 @@
 /* test_controller.c — Check suite for controller/: configuration rules, topic names, and the
- * metadata state (applying records, snapshots and what they tell the listener), placement, and
- * the voter list.  The quorum itself is tested by tests/sim and the integration tests. */
+ * metadata state (applying records, snapshots and what they tell the listener), placement, the
+ * voter list, and leader elections (ElectLeaders and the automatic preferred election).  The quorum itself is tested by tests/sim and the integration tests. */
 #include "controller/controller_int.h"
 
 #include <check.h>
@@ -275,6 +275,228 @@ START_TEST(test_placement)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------ */
+/* Leader elections                                                                            */
+
+/* An image for the election tests: brokers 1-3 live, 4 fenced; topic "t" with partitions
+ *   p0 [1,2,3] leader 1 isr [1,2,3]   preferred leads already
+ *   p1 [2,3,1] leader 3 isr [2,3,1]   preferred 2 live and in sync
+ *   p2 [4,1,2] leader 1 isr [4,1,2]   preferred 4 fenced
+ *   p3 [3,1,2] leader 1 isr [1,2]     preferred 3 out of sync
+ *   p4 [4,3,2] leader -1 isr [4]      no leader; 3 and 2 live but out of sync
+ *   p5 [4]     leader -1 isr [4]      no leader, no live replica                       */
+static void election_image(struct md_state *st, struct gr_uuid *tid)
+{
+    struct gr_uuid cid = {{1}};
+    ck_assert_int_eq(md_state_init(st, &cid, NULL), 0);
+    struct md_batch batch;
+    md_batch_init(&batch);
+    for (int i = 1; i <= 4; i++) add_broker(&batch, i, NULL, i == 4);
+    *tid = (struct gr_uuid){{9}};
+    md_batch_add_topic(&batch, KSTR("t"), tid);
+    static int32_t reps[6][3] = {{1, 2, 3}, {2, 3, 1}, {4, 1, 2}, {3, 1, 2}, {4, 3, 2}, {4}};
+    static int32_t isrs[6][3] = {{1, 2, 3}, {2, 3, 1}, {4, 1, 2}, {1, 2}, {4}, {4}};
+    int32_t rc[6] = {3, 3, 3, 3, 3, 1}, ic[6] = {3, 3, 3, 2, 1, 1};
+    int32_t leaders[6] = {1, 3, 1, 1, -1, -1};
+    for (int p = 0; p < 6; p++) {
+        struct md_partition mp = {.id = p, .leader = leaders[p], .leader_epoch = 5,
+                                  .partition_epoch = 7, .replica_count = rc[p],
+                                  .replicas = reps[p], .isr_count = ic[p], .isr = isrs[p]};
+        md_batch_add_partition_state(&batch, tid, &mp);
+    }
+    apply_batch(st, &batch, 1);
+    md_batch_close(&batch);
+}
+
+START_TEST(test_elect_leader_decision)
+{
+    struct md_state st;
+    struct gr_uuid tid;
+    election_image(&st, &tid);
+    const struct md_topic *t = md_image_topic(&st.image, "t", 1);
+    ck_assert_ptr_nonnull(t);
+    struct md_partition np;
+    int32_t one[1];
+    const char *msg;
+    int16_t want_preferred[6] = {KAFKA_ERR_ELECTION_NOT_NEEDED, KAFKA_ERR_NONE,
+                                 KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
+                                 KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
+                                 KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
+                                 KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE};
+    int16_t want_unclean[6] = {KAFKA_ERR_ELECTION_NOT_NEEDED, KAFKA_ERR_ELECTION_NOT_NEEDED,
+                               KAFKA_ERR_ELECTION_NOT_NEEDED, KAFKA_ERR_ELECTION_NOT_NEEDED,
+                               KAFKA_ERR_NONE, KAFKA_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE};
+    for (int p = 0; p < 6; p++) {
+        ck_assert_int_eq(ctrl_elect_leader(&st.image, &t->partitions[p], CTRL_ELECTION_PREFERRED,
+                                           &np, one, &msg), want_preferred[p]);
+        ck_assert(want_preferred[p] == KAFKA_ERR_NONE ? msg == NULL : msg != NULL);
+        ck_assert_int_eq(ctrl_elect_leader(&st.image, &t->partitions[p], CTRL_ELECTION_UNCLEAN,
+                                           &np, one, &msg), want_unclean[p]);
+    }
+    ck_assert_int_eq(ctrl_elect_leader(&st.image, &t->partitions[2], CTRL_ELECTION_PREFERRED,
+                                       &np, one, &msg), KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    ck_assert_str_eq(msg, "The preferred leader was not available.");
+    /* preferred: the ISR stays, both epochs move */
+    ck_assert_int_eq(ctrl_elect_leader(&st.image, &t->partitions[1], CTRL_ELECTION_PREFERRED,
+                                       &np, one, &msg), KAFKA_ERR_NONE);
+    ck_assert_int_eq(np.leader, 2);
+    ck_assert_int_eq(np.leader_epoch, 6);
+    ck_assert_int_eq(np.partition_epoch, 8);
+    ck_assert_int_eq(np.isr_count, 3);
+    /* unclean: the first live replica, alone in the ISR */
+    ck_assert_int_eq(ctrl_elect_leader(&st.image, &t->partitions[4], CTRL_ELECTION_UNCLEAN, &np,
+                                       one, &msg), KAFKA_ERR_NONE);
+    ck_assert_int_eq(np.leader, 3);
+    ck_assert_int_eq(np.isr_count, 1);
+    ck_assert_int_eq(np.isr[0], 3);
+    ck_assert_int_eq(np.leader_epoch, 6);
+    md_state_close(&st);
+}
+END_TEST
+
+/* Runs one ElectLeaders request through the forwarded-API table against st's image; the
+ * records it decides are applied to st at `index`.  Returns the op (its resp is the answer). */
+static struct ctrl_op *run_elect_leaders(struct md_state *st, int16_t version,
+                                         const struct kafka_elect_leaders_request *req,
+                                         uint64_t index)
+{
+    struct controller *c = calloc(1, sizeof(*c));
+    ck_assert_ptr_nonnull(c);
+    c->st = *st;
+    struct ctrl_op *op = ctrl_op_new(CTRL_OP_FORWARD);
+    op->api_key = KAFKA_API_ELECT_LEADERS;
+    op->api_version = version;
+    struct kafka_writer w;
+    kafka_writer_init(&w, &op->body);
+    ck_assert_int_eq(kafka_elect_leaders_request_encode(&w, version, req), 0);
+    const struct ctrl_api *api = ctrl_api_find(KAFKA_API_ELECT_LEADERS);
+    ck_assert_ptr_nonnull(api);
+    ck_assert_int_eq(ctrl_api_decode(api, op), KAFKA_ERR_NONE);
+    struct md_batch b;
+    md_batch_init(&b);
+    api->decide(c, op, &b);
+    ck_assert_int_eq(api->encode(op, &op->out), 0);
+    if (b.rb.count) apply_batch(&c->st, &b, index);
+    md_batch_close(&b);
+    *st = c->st;
+    free(c);
+    return op;
+}
+
+START_TEST(test_elect_leaders_api)
+{
+    struct md_state st;
+    struct gr_uuid tid;
+    election_image(&st, &tid);
+    /* every partition, preferred: the partitions needing no election are left out */
+    struct kafka_elect_leaders_request req;
+    kafka_elect_leaders_request_init(&req);
+    req.election_type = CTRL_ELECTION_PREFERRED;
+    req.topic_partitions = NULL;
+    req.topic_partitions_count = -1;
+    struct ctrl_op *op = run_elect_leaders(&st, 2, &req, 2);
+    const struct kafka_elect_leaders_response *resp = op->resp;
+    ck_assert_int_eq(resp->error_code, KAFKA_ERR_NONE);
+    ck_assert_int_eq(resp->replica_election_results_count, 1);
+    const struct kafka_elect_leaders_response_replica_election_result *tr =
+        &resp->replica_election_results[0];
+    ck_assert(kstr_eq(tr->topic, "t"));
+    ck_assert_int_eq(tr->partition_result_count, 5);
+    ck_assert_int_eq(tr->partition_result[0].partition_id, 1);
+    ck_assert_int_eq(tr->partition_result[0].error_code, KAFKA_ERR_NONE);
+    ck_assert_int_lt(tr->partition_result[0].error_message.len, 0);
+    for (int k = 1; k < 5; k++)
+        ck_assert_int_eq(tr->partition_result[k].error_code,
+                         KAFKA_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    ctrl_op_free(op);
+    const struct md_partition *p1 = &md_image_topic(&st.image, "t", 1)->partitions[1];
+    ck_assert_int_eq(p1->leader, 2);
+    ck_assert_int_eq(p1->leader_epoch, 6);
+
+    /* named partitions, unclean (v1): unknown ones, one not needed, one elected */
+    struct kafka_elect_leaders_request_topic_partitions tps[2];
+    int32_t ps_t[3] = {0, 4, 9}, ps_nope[1] = {0};
+    tps[0] = (struct kafka_elect_leaders_request_topic_partitions){KSTR("t"), ps_t, 3};
+    tps[1] = (struct kafka_elect_leaders_request_topic_partitions){KSTR("nope"), ps_nope, 1};
+    req.election_type = CTRL_ELECTION_UNCLEAN;
+    req.topic_partitions = tps;
+    req.topic_partitions_count = 2;
+    op = run_elect_leaders(&st, 1, &req, 3);
+    resp = op->resp;
+    ck_assert_int_eq(resp->replica_election_results_count, 2);
+    tr = &resp->replica_election_results[0];
+    ck_assert_int_eq(tr->partition_result_count, 3);
+    ck_assert_int_eq(tr->partition_result[0].error_code, KAFKA_ERR_ELECTION_NOT_NEEDED);
+    ck_assert_int_eq(tr->partition_result[1].error_code, KAFKA_ERR_NONE);
+    ck_assert_int_eq(tr->partition_result[2].error_code, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert(kstr_eq(tr->partition_result[2].error_message, "No such partition as t-9"));
+    tr = &resp->replica_election_results[1];
+    ck_assert_int_eq(tr->partition_result[0].error_code, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert(kstr_eq(tr->partition_result[0].error_message, "No such topic as nope"));
+    ctrl_op_free(op);
+    const struct md_partition *p4 = &md_image_topic(&st.image, "t", 1)->partitions[4];
+    ck_assert_int_eq(p4->leader, 3);
+    ck_assert_int_eq(p4->isr_count, 1);
+
+    /* an unknown election type fails the request and every partition */
+    req.election_type = 7;
+    op = run_elect_leaders(&st, 2, &req, 4);
+    resp = op->resp;
+    ck_assert_int_eq(resp->error_code, KAFKA_ERR_INVALID_REQUEST);
+    ck_assert_int_eq(resp->replica_election_results[0].partition_result[0].error_code,
+                     KAFKA_ERR_INVALID_REQUEST);
+    ctrl_op_free(op);
+    md_state_close(&st);
+}
+END_TEST
+
+/* The automatic election: a broker's partitions move back only once its share led elsewhere
+ * exceeds the percentage, and only where it is live and in the ISR. */
+START_TEST(test_rebalance_decision)
+{
+    struct gr_uuid cid = {{1}};
+    struct md_state st;
+    ck_assert_int_eq(md_state_init(&st, &cid, NULL), 0);
+    struct md_batch batch;
+    md_batch_init(&batch);
+    for (int i = 1; i <= 3; i++) add_broker(&batch, i, NULL, false);
+    struct gr_uuid tid = {{5}};
+    md_batch_add_topic(&batch, KSTR("r"), &tid);
+    /* preferred 1: p0 led by 2, p3 by 1 (50% elsewhere); preferred 2: p1, p4 led by 2 (0%);
+     * preferred 3: p2 led by 1 but 3 is out of its ISR, p5 led by 3 (50%, nothing movable) */
+    static int32_t reps[6][3] = {{1, 2, 3}, {2, 3, 1}, {3, 1, 2}, {1, 3, 2}, {2, 1, 3}, {3, 2, 1}};
+    static int32_t isr_no3[2] = {1, 2};
+    int32_t leaders[6] = {2, 2, 1, 1, 2, 3};
+    for (int p = 0; p < 6; p++) {
+        struct md_partition mp = {.id = p, .leader = leaders[p], .replica_count = 3,
+                                  .replicas = reps[p], .isr_count = p == 2 ? 2 : 3,
+                                  .isr = p == 2 ? isr_no3 : reps[p]};
+        md_batch_add_partition_state(&batch, &tid, &mp);
+    }
+    apply_batch(&st, &batch, 1);
+    md_batch_close(&batch);
+
+    md_batch_init(&batch); /* exactly at the percentage: no move */
+    ck_assert_int_eq(ctrl_decide_rebalance(&st.image, 50, &batch), 0);
+    ck_assert_int_eq(batch.rb.count, 0);
+    md_batch_close(&batch);
+
+    md_batch_init(&batch);
+    ck_assert_int_eq(ctrl_decide_rebalance(&st.image, 10, &batch), 1);
+    apply_batch(&st, &batch, 2);
+    md_batch_close(&batch);
+    const struct md_topic *t = md_image_topic(&st.image, "r", 1);
+    ck_assert_int_eq(t->partitions[0].leader, 1);
+    ck_assert_int_eq(t->partitions[0].leader_epoch, 1);
+    ck_assert_int_eq(t->partitions[2].leader, 1); /* 3 is not in sync: it stays */
+
+    md_batch_init(&batch); /* balanced now, as far as it can be */
+    ck_assert_int_eq(ctrl_decide_rebalance(&st.image, 0, &batch), 0);
+    md_batch_close(&batch);
+    md_state_close(&st);
+}
+END_TEST
+
 START_TEST(test_parse_voters)
 {
     struct controller_voter v[CONTROLLER_VOTERS_MAX];
@@ -305,6 +527,9 @@ int main(void)
     tcase_add_test(tc, test_state_apply_and_snapshot);
     tcase_add_test(tc, test_placement);
     tcase_add_test(tc, test_parse_voters);
+    tcase_add_test(tc, test_elect_leader_decision);
+    tcase_add_test(tc, test_elect_leaders_api);
+    tcase_add_test(tc, test_rebalance_decision);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
