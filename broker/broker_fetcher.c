@@ -65,25 +65,29 @@ static void fetcher_schedule(struct broker_fetcher *f, int64_t delay_ms)
 /* ------------------------------------------------------------------------------------------ */
 /* Answers                                                                                     */
 
+int64_t broker_replica_truncation_offset(int64_t leo, int64_t hw, int32_t leader_epoch,
+                                         int64_t leader_end, int64_t local_end_for_epoch)
+{
+    int64_t to;
+    if (leader_end < 0) to = hw;                         /* the leader knows none of our epochs */
+    else if (leader_epoch < 0) to = GR_MIN(leader_end, leo);
+    else if (local_end_for_epoch < 0) to = hw;           /* we have nothing of that epoch */
+    else to = GR_MIN(leader_end, local_end_for_epoch);   /* where both logs end that epoch */
+    return GR_MIN(GR_MAX(to, 0), leo);
+}
+
 /* KIP-595: the leader says our log diverges from its own after (epoch, end_offset). */
 static void truncate_diverging(struct broker_partition *p,
                                const struct kafka_fetch_response_epoch_end_offset *d)
 {
     int64_t leo = storage_log_end_offset(p->log);
-    int64_t to;
-    if (d->end_offset < 0) {
-        to = p->high_watermark; /* the leader knows nothing of our epochs */
-    } else if (d->epoch < 0) {
-        to = GR_MIN(d->end_offset, leo);
-    } else {
-        int32_t fe;
-        int64_t fo;
-        if (storage_log_end_offset_for_epoch(p->log, d->epoch, &fe, &fo) || fo < 0)
-            to = p->high_watermark;
-        else
-            to = GR_MIN(d->end_offset, fo);
-    }
-    to = GR_MIN(GR_MAX(to, 0), leo);
+    int32_t fe = -1;
+    int64_t fo = -1;
+    if (d->end_offset >= 0 && d->epoch >= 0 &&
+        storage_log_end_offset_for_epoch(p->log, d->epoch, &fe, &fo))
+        fo = -1;
+    int64_t to = broker_replica_truncation_offset(leo, p->high_watermark, d->epoch,
+                                                  d->end_offset, fo);
     if (to < leo) {
         LOG_INFO("broker", "%s-%d: truncating from %lld to %lld to match leader %d (diverging "
                  "epoch %d ends at %lld)", p->topic->name, p->id, (long long)leo, (long long)to,

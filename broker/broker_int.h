@@ -137,6 +137,17 @@ void broker_fetch_partition_gone(struct broker *b, struct broker_partition *p);
 void broker_fetch_partition_moved(struct broker_partition *from, struct broker_partition *to);
 
 /* Replication (broker_replica.c, broker_fetcher.c). */
+/* Pure rules, unit-tested: the leader's new high watermark (the ISR's smallest log end, a
+ * follower being added counted as in sync, never going back); a follower's fetch updating
+ * the leader's view of it; where a follower truncates when its leader reports a diverging
+ * epoch (leader_end -1: undefined; local_end_for_epoch -1: we have no such epoch). */
+int64_t broker_replica_compute_hw(int64_t leader_leo, int64_t hw,
+                                  const struct broker_follower *followers, int32_t n,
+                                  const int32_t *isr, int32_t isr_count, int32_t adding);
+void broker_replica_fetch_update(struct broker_follower *f, int64_t fetch_offset,
+                                 int64_t leader_leo, int64_t now_ms);
+int64_t broker_replica_truncation_offset(int64_t leo, int64_t hw, int32_t leader_epoch,
+                                         int64_t leader_end, int64_t local_end_for_epoch);
 /* Brings the partitions of t in step with the image: leader or follower, epochs, ISR. */
 void broker_replica_sync(struct broker *b, struct broker_topic *t, const struct md_topic *mt);
 /* The partition is going away (topic deleted, broker stopping). */

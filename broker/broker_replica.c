@@ -39,15 +39,38 @@ int32_t broker_partition_min_isr(struct broker *b, const struct broker_topic *t)
     return (int32_t)n;
 }
 
+int64_t broker_replica_compute_hw(int64_t leader_leo, int64_t hw,
+                                  const struct broker_follower *followers, int32_t n,
+                                  const int32_t *isr, int32_t isr_count, int32_t adding)
+{
+    int64_t cand = leader_leo;
+    for (int32_t i = 0; i < n; i++) {
+        bool counts = followers[i].id == adding;
+        for (int32_t k = 0; k < isr_count; k++) counts |= isr[k] == followers[i].id;
+        if (counts) cand = GR_MIN(cand, followers[i].leo); /* -1 (unknown) holds it */
+    }
+    return GR_MAX(hw, cand); /* the high watermark never goes back */
+}
+
+void broker_replica_fetch_update(struct broker_follower *f, int64_t fetch_offset,
+                                 int64_t leader_leo, int64_t now_ms)
+{
+    /* caught up: it has everything we had now, or everything we had at its previous fetch
+     * (Kafka's rule: a follower fetching steadily behind a busy leader stays in sync) */
+    if (fetch_offset >= leader_leo) f->last_caught_up_ms = now_ms;
+    else if (f->last_fetch_ms && fetch_offset >= f->last_fetch_leader_leo)
+        f->last_caught_up_ms = GR_MAX(f->last_caught_up_ms, f->last_fetch_ms);
+    f->leo = GR_MIN(fetch_offset, leader_leo);
+    f->last_fetch_ms = now_ms;
+    f->last_fetch_leader_leo = leader_leo;
+}
+
 void broker_replica_update_hw(struct broker *b, struct broker_partition *p)
 {
     if (!p->leader || !p->log) return;
-    int64_t hw = storage_log_end_offset(p->log);
-    for (int32_t i = 0; i < p->follower_count; i++) {
-        const struct broker_follower *f = &p->followers[i];
-        if (!in_isr(p, f->id) && f->id != p->alter_adding) continue;
-        hw = GR_MIN(hw, f->leo); /* -1 (unknown) holds the high watermark where it is */
-    }
+    int64_t hw = broker_replica_compute_hw(storage_log_end_offset(p->log), p->high_watermark,
+                                           p->followers, p->follower_count, p->isr,
+                                           p->isr_count, p->alter_adding);
     if (hw <= p->high_watermark) return;
     p->high_watermark = hw;
     broker_partition_appended(b, p); /* consumers waiting on the high watermark */
@@ -128,15 +151,7 @@ void broker_replica_follower_fetched(struct broker *b, struct broker_partition *
 {
     struct broker_follower *f = follower_of(p, id);
     if (!f || !p->log) return;
-    int64_t leo = storage_log_end_offset(p->log);
-    /* caught up: it has everything we had now, or everything we had at its previous fetch
-     * (Kafka's rule: a follower fetching steadily behind a busy leader stays in sync) */
-    if (fetch_offset >= leo) f->last_caught_up_ms = now_ms;
-    else if (f->last_fetch_ms && fetch_offset >= f->last_fetch_leader_leo)
-        f->last_caught_up_ms = GR_MAX(f->last_caught_up_ms, f->last_fetch_ms);
-    f->leo = GR_MIN(fetch_offset, leo);
-    f->last_fetch_ms = now_ms;
-    f->last_fetch_leader_leo = leo;
+    broker_replica_fetch_update(f, fetch_offset, storage_log_end_offset(p->log), now_ms);
     if (!in_isr(p, id) && f->leo >= p->high_watermark &&
         f->leo >= storage_log_start_offset(p->log))
         alter_isr(b, p, -1, id); /* caught up with the high watermark: back into the ISR */

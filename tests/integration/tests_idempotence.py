@@ -68,6 +68,7 @@ def test_duplicates_gaps_and_old_epochs_single_node():
     n.stop()
 
 
+@quick
 def test_a_new_leader_recognises_retries_it_replicated():
     c = Cluster(controllers=1, brokers=3).start()
     gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "idem3",
