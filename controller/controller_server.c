@@ -302,18 +302,29 @@ static void rpc_forward(struct controller *c, struct net_slot *slot, uint64_t co
     ctrl_op_enqueue(c, op);
 }
 
-static void rpc_alter_partition(struct controller *c, struct net_slot *slot, uint64_t corr,
-                                const Gregor__Control__AlterPartitionRequest *rq)
+/* A new op answering the RPC in slot, from broker (id, epoch); NULL (the slot completed
+ * silently) when out of memory. */
+static struct ctrl_op *rpc_op(enum ctrl_op_kind kind, struct net_slot *slot, uint64_t corr,
+                              int32_t broker_id, int64_t broker_epoch)
 {
-    struct ctrl_op *op = ctrl_op_new(CTRL_OP_ALTER_PARTITION);
+    struct ctrl_op *op = ctrl_op_new(kind);
     if (!op) {
         net_slot_done_silent(slot);
-        return;
+        return NULL;
     }
     op->slot = slot;
     op->correlation_id = corr;
-    op->broker_id = rq->broker_id;
-    op->broker_epoch = rq->broker_epoch;
+    op->broker_id = broker_id;
+    op->broker_epoch = broker_epoch;
+    return op;
+}
+
+static void rpc_alter_partition(struct controller *c, struct net_slot *slot, uint64_t corr,
+                                const Gregor__Control__AlterPartitionRequest *rq)
+{
+    struct ctrl_op *op =
+        rpc_op(CTRL_OP_ALTER_PARTITION, slot, corr, rq->broker_id, rq->broker_epoch);
+    if (!op) return;
     if (rq->topic_id.len == 16) memcpy(op->topic_id.b, rq->topic_id.data, 16);
     op->partition = rq->partition;
     op->leader_epoch = rq->leader_epoch;
@@ -327,16 +338,8 @@ static void rpc_alter_partition(struct controller *c, struct net_slot *slot, uin
 static void rpc_producer_ids(struct controller *c, struct net_slot *slot, uint64_t corr,
                              const Gregor__Control__AllocateProducerIdsRequest *rq)
 {
-    struct ctrl_op *op = ctrl_op_new(CTRL_OP_PRODUCER_IDS);
-    if (!op) {
-        net_slot_done_silent(slot);
-        return;
-    }
-    op->slot = slot;
-    op->correlation_id = corr;
-    op->broker_id = rq->broker_id;
-    op->broker_epoch = rq->broker_epoch;
-    ctrl_op_enqueue(c, op);
+    struct ctrl_op *op = rpc_op(CTRL_OP_PRODUCER_IDS, slot, corr, rq->broker_id, rq->broker_epoch);
+    if (op) ctrl_op_enqueue(c, op);
 }
 
 static void rpc_describe_quorum(struct controller *c, struct net_slot *slot, uint64_t corr)
