@@ -36,7 +36,6 @@ struct broker_fetcher {
     bool in_flight;
     struct event *ev; /* sends the next fetch */
     struct arena arena;
-    struct gbuf scratch;
 };
 
 NET_KCLIENT_ENCODER(kafka_fetch_request)
@@ -111,9 +110,8 @@ static void append_records(struct broker_fetcher *f, struct broker_partition *p,
         n += bn;
     }
     if (!n) return;
-    gbuf_reset(&f->scratch);
-    if (gbuf_append(&f->scratch, r->ptr, n)) return;
-    int64_t base = (int64_t)be64_get(f->scratch.data + RB_OFF_BASE_OFFSET);
+    /* appended straight from the receive buffer: storage only reads it */
+    int64_t base = (int64_t)be64_get(r->ptr + RB_OFF_BASE_OFFSET);
     int64_t leo = storage_log_end_offset(p->log);
     if (base < leo) {
         /* our log ends inside one of the leader's batches: cut back to its start */
@@ -124,8 +122,8 @@ static void append_records(struct broker_fetcher *f, struct broker_partition *p,
         return;
     }
     struct storage_append_info ai;
-    int rc = storage_log_append_replica(p->log, f->scratch.data, n, time_wall_ms(), &ai);
-    if (!rc) broker_pstate_appended(p, f->scratch.data, n);
+    int rc = storage_log_append_replica(p->log, r->ptr, n, time_wall_ms(), &ai);
+    if (!rc) broker_pstate_appended(p, r->ptr, n);
     if (rc)
         LOG_ERROR("broker", "%s-%d: appending %zu bytes fetched from leader %d at %lld "
                   "failed: %s", p->topic->name, p->id, n, f->leader_id, (long long)base,
@@ -275,12 +273,10 @@ static struct broker_fetcher *fetcher_get(struct broker *b, int32_t leader_id)
     f->kc = net_kclient_new(b->base, "127.0.0.1", 1, client_id); /* address set on first send */
     f->ev = event_new(b->base, -1, 0, fetcher_on_event, f);
     arena_init(&f->arena, 65536);
-    gbuf_init(&f->scratch);
     if (!f->kc || !f->ev) {
         if (f->kc) net_kclient_free(f->kc);
         if (f->ev) event_free(f->ev);
         arena_close(&f->arena);
-        gbuf_close(&f->scratch);
         free(f);
         return NULL;
     }
@@ -329,7 +325,6 @@ static void fetcher_free(struct broker_fetcher *f)
     event_free(f->ev);
     net_kclient_free(f->kc); /* a pending fetch ends here with GR_ECANCELED */
     arena_close(&f->arena);
-    gbuf_close(&f->scratch);
     free(f->parts);
     free(f);
 }

@@ -106,8 +106,8 @@ int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_
  * recovery does.  Rolling, indexing, flush.messages and the empty set (n == 0) are as
  * storage_log_append; info as there.  Returns 0, GR_ECORRUPT, GR_ERANGE, GR_EIO or GR_EINVAL
  * (a set spanning more than 2^31 offsets). */
-int storage_log_append_replica(struct storage_log *l, uint8_t *batches, size_t n, int64_t now_ms,
-                               struct storage_append_info *info);
+int storage_log_append_replica(struct storage_log *l, const uint8_t *batches, size_t n,
+                               int64_t now_ms, struct storage_append_info *info);
 
 /* The leader epoch cache (leader-epoch-checkpoint): for each leader epoch that wrote to this
  * log, the first offset written in it.  Entries move with the log: truncate_to drops those

@@ -460,8 +460,8 @@ int storage_log_append(struct storage_log *l, uint8_t *batches, size_t n, int32_
     return rc ? rc : append_commit(l, batches, n, &w, now_ms, info);
 }
 
-int storage_log_append_replica(struct storage_log *l, uint8_t *batches, size_t n, int64_t now_ms,
-                               struct storage_append_info *info)
+int storage_log_append_replica(struct storage_log *l, const uint8_t *batches, size_t n,
+                               int64_t now_ms, struct storage_append_info *info)
 {
     int rc = append_begin(l, n, now_ms, info);
     if (rc <= 0) return rc;
