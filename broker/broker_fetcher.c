@@ -162,8 +162,19 @@ static void fetch_answered(void *arg, int err, const uint8_t *body, size_t len)
             struct broker_partition *p = fp ? part_live(f, fp) : NULL;
             if (!p) continue;
             if (pd->error_code != KAFKA_ERR_NONE) {
+                int64_t our_end = storage_log_end_offset(p->log);
                 if (pd->error_code == KAFKA_ERR_OFFSET_OUT_OF_RANGE &&
-                    storage_log_end_offset(p->log) > pd->high_watermark && pd->high_watermark >= 0) {
+                    pd->log_start_offset > our_end) {
+                    /* the leader's retention removed what we would fetch: start over there */
+                    LOG_WARN("broker", "%s-%d: leader %d starts at %lld, past our end %lld: "
+                             "restarting our log there", p->topic->name, p->id, f->leader_id,
+                             (long long)pd->log_start_offset, (long long)our_end);
+                    if (storage_log_reset(p->log, pd->log_start_offset) == 0) {
+                        broker_pstate_rebuild(p);
+                        p->high_watermark = pd->log_start_offset;
+                    }
+                } else if (pd->error_code == KAFKA_ERR_OFFSET_OUT_OF_RANGE &&
+                           our_end > pd->high_watermark && pd->high_watermark >= 0) {
                     /* longer than the leader and no epoch to compare: keep what it has */
                     struct kafka_fetch_response_epoch_end_offset d = {-1, pd->high_watermark};
                     truncate_diverging(p, &d);

@@ -178,6 +178,12 @@ int storage_log_advance_start(struct storage_log *l, int64_t offset);
  * 0 or GR_E*. */
 int storage_log_truncate_to(struct storage_log *l, int64_t offset);
 
+/* Deletes every segment and restarts the log, empty, at offset (Kafka's truncateFullyAndStartAt:
+ * a follower far behind a leader whose retention already removed what it would fetch).  The
+ * leader epoch cache is emptied; checkpoints are written.  0 or GR_E* (the log then refuses
+ * writes until reopened). */
+int storage_log_reset(struct storage_log *l, int64_t offset);
+
 /* fsyncs the active segment (and anything unflushed).  0 or GR_EIO. */
 int storage_log_flush(struct storage_log *l);
 /* fsyncs when flush.ms has passed since the last flush and there is unflushed data. */

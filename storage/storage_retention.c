@@ -154,6 +154,25 @@ static int truncate_active(struct storage_log *l, int64_t offset, int64_t *end)
     return rc;
 }
 
+int storage_log_reset(struct storage_log *l, int64_t offset)
+{
+    if (offset < 0) return GR_EINVAL;
+    LOG_INFO(STORAGE_COMP, "%s: emptying the log and restarting it at offset %lld (it was "
+             "%lld..%lld)", l->path, (long long)offset, (long long)l->start_offset,
+             (long long)l->end_offset);
+    int rc = truncate_fully(l, offset);
+    if (rc) {
+        l->failed = true;
+        LOG_ERROR(STORAGE_COMP, "%s: reset failed; the log refuses writes until reopened",
+                  l->path);
+        return rc;
+    }
+    l->recovery_point = offset;
+    if (storage_epochs_truncate_end(&l->epochs, 0)) l->epochs_dirty = true;
+    if (l->epochs_dirty && storage_epochs_store(&l->epochs, l->path) == 0) l->epochs_dirty = false;
+    return storage_dir_checkpoint(l->dir);
+}
+
 int storage_log_truncate_to(struct storage_log *l, int64_t offset)
 {
     if (offset < 0) return GR_EINVAL;

@@ -712,3 +712,30 @@ def test_consumers_read_from_an_in_sync_replica_in_their_rack():
     err, _, preferred, nbytes = fetch_v11(leader.bootstrap, topic, 0, 0, racks[leader_id])
     assert (err, preferred) == (ERR_NONE, -1) and nbytes > 0, (err, preferred, nbytes)
     c.stop()
+
+
+def test_a_follower_behind_the_leaders_retention_restarts_its_log_there():
+    """A follower down while its leader's retention deletes what it would fetch next restarts
+    its log at the leader's log start (Kafka's truncateFullyAndStartAt) and rejoins the ISR."""
+    c = Cluster(controllers=1, brokers=2,
+                broker_overrides={"log.retention.check.interval.ms": "200"})
+    c.start()
+    topic = "retained"
+    create_topic(c.bootstrap, topic, 1, 2, "segment.bytes=2048", "retention.bytes=4096")
+    leader_id = c.wait_isr_full(topic, 1)[0][0]
+    leader = c.node(leader_id)
+    follower = next(b for b in c.brokers if b is not leader)
+    follower.kill9()
+    wait_for(lambda: c.partitions(topic, via=leader)[0][2] == [leader_id], 20,
+             "the killed follower to leave the ISR", c)
+    for i in range(200):  # ~60 KB: many segments, most of them deleted by retention
+        err, _ = produce(leader.bootstrap, topic, 0, record_batch([b"x" * 200]), acks=1)
+        assert err == ERR_NONE, err
+    start = wait_for(lambda: (lambda r: r[1] if r[0] == ERR_NONE and r[1] > 0 else None)(
+        list_offset(leader.bootstrap, topic, 0, -2)), 20, "retention to move the log start", c)
+    follower.start()
+    c.wait_isr_full(topic, 1, timeout=30)
+    assert "restarting our log there" in follower.log(), follower.log()[-3000:]
+    batches = log_batches(c.partition_dir(follower, topic, 0))
+    assert batches and batches[0].base_offset >= start, (start, batches[:1])
+    c.stop()

@@ -1128,6 +1128,34 @@ START_TEST(test_truncate_drops_epochs)
 }
 END_TEST
 
+/* A follower far behind a leader whose retention moved on restarts its log at the leader's
+ * start: empty, epochs gone, durable across a reopen, and it appends from there. */
+START_TEST(test_reset_restarts_the_log_elsewhere)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(512);
+    struct storage_log *l = epochs_0_2_5(d, &c);
+    ck_assert_int_gt(storage_log_segment_count(l), 1);
+    ck_assert_int_eq(storage_log_reset(l, 1000), 0);
+    ck_assert_int_eq(storage_log_start_offset(l), 1000);
+    ck_assert_int_eq(storage_log_end_offset(l), 1000);
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    ck_assert_int_eq(storage_log_latest_epoch(l), -1);
+    struct gbuf g;
+    gbuf_init(&g);
+    leader_batch(&g, 1000, 9, 3, T0, 40);
+    ck_assert_int_eq(storage_log_append_replica(l, g.data, g.len, T0, NULL), 0);
+    storage_dir_close(d);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_start_offset(l), 1000);
+    ck_assert_int_eq(storage_log_end_offset(l), 1003);
+    check_epoch_answer(l, 9, 9, 1003);
+    storage_dir_close(d);
+    gbuf_close(&g);
+}
+END_TEST
+
 static Suite *storage_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -1157,6 +1185,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_replica_append_rolls_like_leader);
     tcase_add_test(tc, test_end_offset_for_epoch);
     tcase_add_test(tc, test_truncate_drops_epochs);
+    tcase_add_test(tc, test_reset_restarts_the_log_elsewhere);
     suite_add_tcase(s, tc);
     return s;
 }
