@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #define WAIT_MS 15000 /* wall-clock bound for anything that should take milliseconds */
+#include "loop_test_util.h"
 #define HELD_MAX 256
 #define CALLS_MAX 128
 
@@ -186,19 +187,6 @@ static struct ctl_endpoint endpoint(int32_t id, int port)
     return e;
 }
 
-/* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Calls and the loop                                                                          */
 
@@ -259,51 +247,6 @@ static struct tcall *call(struct trec *r, int64_t timeout_ms)
     ck_assert_uint_ne(f.correlation_id, 0);
     ck_assert_int_eq(c->n_cb, 0);
     return c;
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg) {}
-
-/* Runs the loop until pred(arg) holds or WAIT_MS pass.  A 10 ms tick wakes the loop to check
- * the clock; otherwise it blocks in the kernel until something happens. */
-static bool pump_until(struct event_base *base, bool (*pred)(const void *), const void *arg)
-{
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 10 * 1000};
-    event_add(tick, &tv);
-    int64_t end = time_mono_ms() + WAIT_MS;
-    while (!pred(arg) && time_mono_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(tick);
-    return pred(arg);
-}
-
-struct count_ge {
-    const int *count;
-    int want;
-};
-
-static bool pred_count_ge(const void *arg)
-{
-    const struct count_ge *c = arg;
-    return *c->count >= c->want;
-}
-
-static bool wait_count(struct event_base *base, const int *count, int want)
-{
-    struct count_ge c = {count, want};
-    return pump_until(base, pred_count_ge, &c);
-}
-
-static bool pred_no_conns(const void *arg)
-{
-    return net_server_conn_count(arg) == 0;
-}
-
-/* A few more loop rounds without blocking: anything wrongly pending would run now. */
-static void pump_idle(struct event_base *base)
-{
-    for (int i = 0; i < 20; i++)
-        event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
 static void assert_each_once(const struct trec *r)
