@@ -89,6 +89,9 @@ void broker_topic_resolve_configs(struct broker *b, struct broker_topic *t,
     int64_t mm = 0;
     parse_i64(cfg_topic_value(&mt->configs, bc, "max.message.bytes", NULL), &mm);
     t->max_message_bytes = (int32_t)mm;
+    int64_t mi = 1;
+    parse_i64(cfg_topic_value(&mt->configs, bc, "min.insync.replicas", NULL), &mi);
+    t->min_isr = (int32_t)mi;
     struct storage_log_config lc;
     cfg_topic_storage_config(&mt->configs, bc, &lc);
     for (int32_t i = 0; i < t->partition_count; i++)

@@ -50,6 +50,7 @@ struct broker_topic {
     int codec;             /* -1 = producer (keep), else RB_CODEC_* */
     bool log_append_time;  /* message.timestamp.type=LogAppendTime */
     int32_t max_message_bytes;
+    int32_t min_isr;       /* min.insync.replicas */
 };
 
 /* One request being handled. */
@@ -160,7 +161,6 @@ void broker_replica_follower_fetched(struct broker *b, struct broker_partition *
                                      int64_t fetch_offset, int64_t now_ms);
 /* Leader: ISR shrink for followers behind replica.lag.time.max.ms; AlterPartition retries. */
 void broker_replica_tick(struct broker *b, int64_t now_ms);
-int32_t broker_partition_min_isr(struct broker *b, const struct broker_topic *t);
 void broker_fetcher_follow(struct broker *b, struct broker_partition *p);
 void broker_fetcher_unfollow(struct broker *b, struct broker_partition *p);
 void broker_fetchers_free(struct broker *b);

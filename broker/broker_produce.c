@@ -110,7 +110,7 @@ static void produce_partition(struct broker_req *req,
         rb_set_log_append_time(data, len, req->now_ms);
         pr->log_append_time_ms = req->now_ms;
     }
-    if (req->acks == -1 && p->isr_count < broker_partition_min_isr(b, t)) {
+    if (req->acks == -1 && p->isr_count < t->min_isr) {
         pr->error_code = KAFKA_ERR_NOT_ENOUGH_REPLICAS;
         pr->error_message = KSTR("The ISR is smaller than min.insync.replicas.");
         return;
@@ -216,7 +216,7 @@ static bool pw_check(struct produce_waiter *w, bool timed_out)
         } else if (p->high_watermark >= pp->required) {
             /* every ISR member has it; Kafka still refuses when the ISR shrank below the
              * minimum meanwhile */
-            if (p->isr_count < broker_partition_min_isr(b, t))
+            if (p->isr_count < t->min_isr)
                 pp->error = KAFKA_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
             pp->required = -1;
         } else if (timed_out) {

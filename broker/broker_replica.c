@@ -30,15 +30,6 @@ static struct broker_follower *follower_of(struct broker_partition *p, int32_t i
     return NULL;
 }
 
-int32_t broker_partition_min_isr(struct broker *b, const struct broker_topic *t)
-{
-    const struct md_topic *mt = md_image_topic(md_client_image(b->mdc), t->name, strlen(t->name));
-    int64_t n = 1;
-    parse_i64(cfg_topic_value(mt ? &mt->configs : NULL, b->cfg.cfg, "min.insync.replicas", NULL),
-              &n);
-    return (int32_t)n;
-}
-
 int64_t broker_replica_compute_hw(int64_t leader_leo, int64_t hw,
                                   const struct broker_follower *followers, int32_t n,
                                   const int32_t *isr, int32_t isr_count, int32_t adding)
