@@ -30,7 +30,10 @@
 #include <unistd.h>
 
 #define LINK_READ_BYTES_MIN (64 * 1024)       /* room ensured before each read */
-#define LINK_BUF_KEEP_BYTES ((size_t)1 << 20) /* an empty buffer above this is given back */
+/* An empty buffer above this is given back.  Followers' fetch responses run to ~10 MiB
+ * (replica.fetch.response.max.bytes): keeping one such buffer saves a malloc, its page faults
+ * and the realloc copies of every response. */
+#define LINK_BUF_KEEP_BYTES ((size_t)16 << 20)
 #define LINK_REASON_BYTES 160
 
 struct net_link {
@@ -141,9 +144,15 @@ static void link_dispatch(struct net_link *l)
 static void link_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct net_link *l = arg;
-    /* Grows only as bytes arrive (doubling): a huge announced size costs nothing up front, and
-     * a large frame costs a few reallocs rather than a copy per read. */
-    if (gbuf_reserve(&l->in, LINK_READ_BYTES_MIN)) {
+    /* Room for the rest of the frame being received, once its size is known and allowed
+     * (link_dispatch refuses a larger one), so a large frame costs one realloc rather than a
+     * copy per doubling; and at least LINK_READ_BYTES_MIN. */
+    size_t want = LINK_READ_BYTES_MIN;
+    if (l->in.len >= 4) {
+        size_t frame = (size_t)be32_get(l->in.data) + 4;
+        if (frame <= l->frame_bytes_max + 4 && frame > l->in.len + want) want = frame - l->in.len;
+    }
+    if (gbuf_reserve(&l->in, want)) {
         link_fail(l, false, "read: %s", gr_strerror(GR_ENOMEM));
         return;
     }
