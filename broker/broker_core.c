@@ -12,6 +12,15 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_FETCH, 4, 12, broker_handle_fetch},
     {KAFKA_API_LIST_OFFSETS, 1, 7, broker_handle_list_offsets},
     {KAFKA_API_METADATA, 0, 12, broker_handle_metadata},
+    {KAFKA_API_OFFSET_COMMIT, 0, 8, broker_handle_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, 0, 8, broker_handle_offset_fetch},
+    {KAFKA_API_FIND_COORDINATOR, 0, 4, broker_handle_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, 0, 9, broker_handle_join_group},
+    {KAFKA_API_HEARTBEAT, 0, 4, broker_handle_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, 0, 5, broker_handle_leave_group},
+    {KAFKA_API_SYNC_GROUP, 0, 5, broker_handle_sync_group},
+    {KAFKA_API_DESCRIBE_GROUPS, 0, 5, broker_handle_describe_groups},
+    {KAFKA_API_LIST_GROUPS, 0, 4, broker_handle_list_groups},
     {KAFKA_API_API_VERSIONS, 0, 4, broker_handle_api_versions},
     {KAFKA_API_CREATE_TOPICS, 0, 7, broker_handle_create_topics},
     {KAFKA_API_DELETE_TOPICS, 0, 6, broker_handle_delete_topics},
@@ -21,7 +30,9 @@ const struct broker_api broker_apis[] = {
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4, broker_handle_init_producer_id},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, broker_handle_alter_configs},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, broker_handle_incremental_alter_configs},
+    {KAFKA_API_DELETE_GROUPS, 0, 2, broker_handle_delete_groups},
     {KAFKA_API_ELECT_LEADERS, 0, 2, broker_handle_elect_leaders},
+    {KAFKA_API_OFFSET_DELETE, 0, 0, broker_handle_offset_delete},
 };
 const size_t broker_api_count = GR_ARRAY_LEN(broker_apis);
 
@@ -257,6 +268,12 @@ int broker_new(struct event_base *base, const struct broker_config *cfg, struct 
     int64_t now = time_mono_ms();
     b->next_retention_ms = now + 1000;
     b->next_checkpoint_ms = now + BROKER_CHECKPOINT_INTERVAL_MS;
+    if (broker_coord_new(b)) {
+        arena_close(&b->arena);
+        free(b->buckets);
+        free(b);
+        return GR_ENOMEM;
+    }
     *out = b;
     return 0;
 }
@@ -270,6 +287,7 @@ void broker_free(struct broker *b)
 {
     if (!b) return;
     broker_fetchers_free(b);
+    broker_coord_free(b);
     broker_produce_cancel_all(b);
     broker_fetch_cancel_all(b);
     for (size_t i = 0; i < b->bucket_count; i++) {
@@ -289,6 +307,7 @@ void broker_free(struct broker *b)
 void broker_tick(struct broker *b, int64_t now_mono_ms)
 {
     broker_replica_tick(b, now_mono_ms);
+    broker_coord_tick(b, now_mono_ms);
     broker_pids_refill(b);
     int64_t wall = time_wall_ms();
     bool retention = now_mono_ms >= b->next_retention_ms;

@@ -96,6 +96,7 @@ struct broker {
     int64_t next_isr_check_ms;
     int64_t pid_next, pid_end;            /* producer ids granted by the controller */
     bool pid_requesting;
+    struct coord *coord;                  /* the group coordinator (broker_coordinator.c) */
 };
 
 extern const struct broker_api broker_apis[];
@@ -129,6 +130,77 @@ int broker_handle_create_partitions(struct broker_req *req);
 int broker_handle_alter_configs(struct broker_req *req);
 int broker_handle_incremental_alter_configs(struct broker_req *req);
 int broker_handle_elect_leaders(struct broker_req *req);
+int broker_handle_find_coordinator(struct broker_req *req);
+int broker_handle_join_group(struct broker_req *req);
+int broker_handle_sync_group(struct broker_req *req);
+int broker_handle_heartbeat(struct broker_req *req);
+int broker_handle_leave_group(struct broker_req *req);
+int broker_handle_offset_commit(struct broker_req *req);
+int broker_handle_offset_fetch(struct broker_req *req);
+int broker_handle_offset_delete(struct broker_req *req);
+int broker_handle_list_groups(struct broker_req *req);
+int broker_handle_describe_groups(struct broker_req *req);
+int broker_handle_delete_groups(struct broker_req *req);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Consumer groups: the records of __consumer_offsets (broker_group_records.c, pure) and the
+ * coordinator's hooks (broker_coordinator.c). */
+
+struct grp_offset {
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;
+    int64_t commit_ts;
+};
+
+struct grp_member_value {
+    char *member_id, *instance_id, *client_id, *client_host;
+    int32_t rebalance_ms, session_ms;
+    uint8_t *subscription, *assignment;
+    int32_t subscription_len, assignment_len;
+};
+
+struct grp_group_value {
+    char *protocol_type, *protocol, *leader;
+    int32_t generation;
+    int64_t state_ts;
+    struct grp_member_value *members;
+    int32_t member_count;
+};
+
+enum { GRP_REC_OFFSET = 1, GRP_REC_GROUP = 2 };
+
+struct grp_record {
+    int kind;
+    char *group, *topic;
+    int32_t partition;
+    bool tombstone;
+    struct grp_offset offset;           /* GRP_REC_OFFSET */
+    struct grp_group_value group_value; /* GRP_REC_GROUP */
+};
+
+/* Java's String.hashCode of UTF-8 text, and Kafka's partitionFor(group). */
+int32_t grp_java_string_hash(const char *s, size_t n);
+int32_t grp_partition_for(const char *group, size_t n, int32_t partitions);
+void grp_offset_key_encode(struct kafka_writer *w, const char *group, const char *topic,
+                           int32_t partition);
+void grp_offset_value_encode(struct kafka_writer *w, const struct grp_offset *o);
+void grp_group_key_encode(struct kafka_writer *w, const char *group);
+void grp_group_value_encode(struct kafka_writer *w, const struct grp_group_value *g);
+/* Decodes one record of __consumer_offsets (value NULL or value_len < 0: a tombstone) into
+ * views allocated from `a`.  0, GR_ECORRUPT, or GR_EUNSUP for record types that are not
+ * offsets or group metadata. */
+int grp_record_decode(const uint8_t *key, int32_t key_len, const uint8_t *value,
+                      int32_t value_len, struct arena *a, struct grp_record *out);
+bool grp_subscription_has_topic(const uint8_t *p, int32_t n, const char *topic);
+
+int broker_coord_new(struct broker *b);
+void broker_coord_free(struct broker *b);
+/* A partition of __consumer_offsets changed role here: load or unload its groups. */
+void broker_coord_partition_changed(struct broker *b, struct broker_partition *p);
+/* High watermarks moved or leaderships changed: finish the appends that wait on them. */
+void broker_coord_recheck(struct broker *b);
+void broker_coord_tick(struct broker *b, int64_t now_mono);
 
 /* Delayed fetch support (broker_fetch.c). */
 void broker_partition_appended(struct broker *b, struct broker_partition *p);

@@ -238,6 +238,7 @@ static void pw_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 void broker_produce_recheck(struct broker *b)
 {
+    broker_coord_recheck(b); /* the group coordinator's own appends */
     struct produce_waiter *w = b->pwaiters;
     while (w) {
         struct produce_waiter *next = w->next;

@@ -235,12 +235,15 @@ static void sync_partition(struct broker *b, struct broker_partition *p,
 void broker_replica_sync(struct broker *b, struct broker_topic *t, const struct md_topic *mt)
 {
     int64_t now = time_mono_ms();
-    for (int32_t i = 0; i < t->partition_count && i < mt->partition_count; i++)
+    for (int32_t i = 0; i < t->partition_count && i < mt->partition_count; i++) {
         sync_partition(b, &t->partitions[i], &mt->partitions[i], now);
+        broker_coord_partition_changed(b, &t->partitions[i]);
+    }
 }
 
 void broker_replica_forget(struct broker *b, struct broker_partition *p)
 {
     broker_fetcher_unfollow(b, p);
     p->leader = false;
+    broker_coord_partition_changed(b, p);
 }

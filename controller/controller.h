@@ -236,6 +236,12 @@ int md_client_forward(struct md_client *m, int16_t api_key, int16_t api_version,
 
 /* Asks the active controller to auto-create a topic with the defaults; fire and forget. */
 void md_client_auto_create(struct md_client *m, const char *name, size_t len);
+/* md_client_auto_create with a partition count and replication factor (-1: the broker
+ * defaults) and topic configs as NULL-terminated name, value pairs (at most 16): the internal
+ * topics (__consumer_offsets). */
+void md_client_create_topic(struct md_client *m, const char *name, size_t len,
+                            int32_t partitions, int16_t replication_factor,
+                            const char *const *configs);
 
 /* DescribeQuorum through the active controller.  resp is NULL on failure. */
 typedef void (*md_client_quorum_fn)(void *arg, const Gregor__Control__DescribeQuorumResponse *resp);

@@ -204,6 +204,13 @@ static void auto_create_done(void *arg, int16_t ec, const uint8_t *resp, size_t 
 
 void md_client_auto_create(struct md_client *m, const char *name, size_t len)
 {
+    md_client_create_topic(m, name, len, -1, -1, NULL);
+}
+
+void md_client_create_topic(struct md_client *m, const char *name, size_t len,
+                            int32_t partitions, int16_t replication_factor,
+                            const char *const *configs)
+{
     if (len >= sizeof(((struct mdc_forward *)0)->auto_name)) return;
     for (struct mdc_forward *f = m->fwds; f; f = f->next)
         if (!strncmp(f->auto_name, name, len) && f->auto_name[len] == 0) return;
@@ -212,8 +219,15 @@ void md_client_auto_create(struct md_client *m, const char *name, size_t len)
     struct kafka_create_topics_request_creatable_topic t;
     kafka_create_topics_request_creatable_topic_init(&t);
     t.name = (struct kafka_str){name, (int32_t)len};
-    t.num_partitions = -1;
-    t.replication_factor = -1;
+    t.num_partitions = partitions;
+    t.replication_factor = replication_factor;
+    struct kafka_create_topics_request_creatable_topic_config cfgs[16];
+    for (int i = 0; configs && configs[2 * i] && i < 16; i++) {
+        cfgs[i].name = KSTR(configs[2 * i]);
+        cfgs[i].value = KSTR(configs[2 * i + 1]);
+        t.configs = cfgs;
+        t.configs_count = i + 1;
+    }
     req.topics = &t;
     req.topics_count = 1;
     req.timeout_ms = 30000;
@@ -226,7 +240,7 @@ void md_client_auto_create(struct md_client *m, const char *name, size_t len)
         struct mdc_forward *f = fwd_new(m, KAFKA_API_CREATE_TOPICS, 4, body.data, body.len,
                                         30000, auto_create_done, NULL);
         if (f) strfmt(f->auto_name, sizeof f->auto_name, "%.*s", (int)len, name);
-        LOG_INFO(MDC_COMP, "asking the controller to auto-create topic %.*s", (int)len, name);
+        LOG_INFO(MDC_COMP, "asking the controller to create topic %.*s", (int)len, name);
     }
     gbuf_close(&body);
 }

@@ -87,7 +87,7 @@ const struct cfg_def cfg_broker_defs[] = {
     {"log.message.timestamp.type", CFG_STRING, "CreateTime", CFG_SCOPE_BROKER, NULL, 0,
      "CreateTime or LogAppendTime."},
     {"log.cleanup.policy", CFG_LIST, "delete", CFG_SCOPE_BROKER, NULL, 0,
-     "delete (compact arrives with the log cleaner)."},
+     "delete, or compact (kept whole until the log cleaner arrives: no retention)."},
     {"compression.type", CFG_STRING, "producer", CFG_SCOPE_BROKER, NULL, 0,
      "producer, uncompressed, gzip, snappy, lz4 or zstd."},
     {"message.max.bytes", CFG_INT, "1048588", CFG_SCOPE_BROKER, NULL, 0,
@@ -127,10 +127,30 @@ const struct cfg_def cfg_broker_defs[] = {
      "How long a follower's fetch waits at the leader for new records."},
     {"replica.fetch.min.bytes", CFG_INT, "1", CFG_SCOPE_BROKER, NULL, 1,
      "Bytes a follower's fetch waits for at the leader before it is answered."},
-    {"group.initial.rebalance.delay.ms", CFG_INT, "3000", CFG_SCOPE_IGNORED, NULL, 0,
-     "Accepted; used by the group coordinator (a later release)."},
-    {"offsets.topic.replication.factor", CFG_INT, "3", CFG_SCOPE_IGNORED, NULL, 1, "Accepted."},
-    {"offsets.topic.num.partitions", CFG_INT, "50", CFG_SCOPE_IGNORED, NULL, 1, "Accepted."},
+    {"group.initial.rebalance.delay.ms", CFG_INT, "3000", CFG_SCOPE_BROKER, NULL, 0,
+     "A new group's first rebalance waits this long (more each time a member joins, up to the "
+     "rebalance timeout) so that members starting together land in one generation."},
+    {"group.min.session.timeout.ms", CFG_INT, "6000", CFG_SCOPE_BROKER, NULL, 1,
+     "The shortest session.timeout.ms a consumer may ask for (else INVALID_SESSION_TIMEOUT)."},
+    {"group.max.session.timeout.ms", CFG_INT, "1800000", CFG_SCOPE_BROKER, NULL, 1,
+     "The longest session.timeout.ms a consumer may ask for."},
+    {"group.max.size", CFG_INT, "2147483647", CFG_SCOPE_BROKER, NULL, 1,
+     "Members one group may have (GROUP_MAX_SIZE_REACHED beyond)."},
+    {"offsets.topic.replication.factor", CFG_INT, "3", CFG_SCOPE_BROKER, NULL, 1,
+     "Replication factor of __consumer_offsets, capped at the live brokers when it is "
+     "created."},
+    {"offsets.topic.num.partitions", CFG_INT, "50", CFG_SCOPE_BROKER, NULL, 1,
+     "Partitions of __consumer_offsets; a group's coordinator is the leader of partition "
+     "abs(hash(group.id)) % this."},
+    {"offsets.commit.timeout.ms", CFG_INT, "5000", CFG_SCOPE_BROKER, NULL, 1,
+     "An offset commit waits this long for the replicas of its __consumer_offsets partition."},
+    {"offsets.retention.minutes", CFG_INT, "10080", CFG_SCOPE_BROKER, NULL, 1,
+     "Committed offsets of a group without members are removed this long after the later "
+     "of their commit and the group becoming empty."},
+    {"offsets.retention.check.interval.ms", CFG_LONG, "600000", CFG_SCOPE_BROKER, NULL, 1,
+     "How often expired offsets are looked for."},
+    {"offset.metadata.max.bytes", CFG_INT, "4096", CFG_SCOPE_BROKER, NULL, 0,
+     "Longest metadata string of a committed offset (OFFSET_METADATA_TOO_LARGE beyond)."},
     {"transaction.state.log.replication.factor", CFG_INT, "3", CFG_SCOPE_IGNORED, NULL, 1,
      "Accepted."},
     {"transaction.state.log.min.isr", CFG_INT, "2", CFG_SCOPE_IGNORED, NULL, 1, "Accepted."},
@@ -145,7 +165,7 @@ const struct cfg_def cfg_broker_defs[] = {
 
 const struct cfg_def cfg_topic_defs[] = {
     {"cleanup.policy", CFG_LIST, "delete", CFG_SCOPE_TOPIC, "log.cleanup.policy", 0,
-     "delete (compact arrives with the log cleaner)."},
+     "delete, or compact (kept whole until the log cleaner arrives: no retention)."},
     {"compression.type", CFG_STRING, "producer", CFG_SCOPE_TOPIC, "compression.type", 0,
      "producer keeps the producer's codec; otherwise batches are recompressed."},
     {"retention.ms", CFG_LONG, "604800000", CFG_SCOPE_TOPIC, "log.retention.ms", -1,
@@ -220,7 +240,8 @@ int cfg_validate(const struct cfg_def *d, const char *value, char *err, size_t e
     static const char *const codecs[] = {"producer", "uncompressed", "none", "gzip", "snappy",
                                          "lz4", "zstd", NULL};
     static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
-    static const char *const policies[] = {"delete", NULL};
+    static const char *const policies[] = {"delete", "compact", "compact,delete",
+                                           "delete,compact", NULL};
     const char *const *allowed = NULL;
     if (!strcmp(d->name, "compression.type")) allowed = codecs;
     else if (strstr(d->name, "timestamp.type")) allowed = ts_types;
@@ -360,4 +381,11 @@ void cfg_topic_storage_config(const struct props *t, const struct props *b,
     out->segment_index_bytes = (int32_t)topic_long(t, b, "segment.index.bytes");
     out->flush_interval_messages = topic_long(t, b, "flush.messages");
     out->flush_interval_ms = topic_long(t, b, "flush.ms");
+    /* A compacted topic (cleanup.policy without delete, as __consumer_offsets) loses nothing
+     * to time or size retention; without a log cleaner yet, it keeps every segment. */
+    const char *policy = cfg_topic_value(t, b, "cleanup.policy", NULL);
+    if (policy && !strstr(policy, "delete")) {
+        out->retention_ms = -1;
+        out->retention_bytes = -1;
+    }
 }
