@@ -1,0 +1,279 @@
+"""Consumer groups with librdkafka (confluent-kafka): rebalancing across members, the
+cooperative-sticky protocol, static membership, committed offsets surviving a kill -9 of the
+node and of the coordinator's broker in a cluster.  kafka-python and kafkajs groups are in
+tests_groups_clients.py."""
+import threading
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from harness import Cluster, Node, gregor
+from tests_clients import quick
+from tests_cluster import wait_for
+
+FAST_GROUPS = {"group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "5"}
+
+
+def java_hash(s):
+    h = 0
+    for b in range(0, len(s.encode("utf-16-be")), 2):
+        unit = int.from_bytes(s.encode("utf-16-be")[b:b + 2], "big")
+        h = (31 * h + unit) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= (1 << 31) else h
+
+
+def offsets_partition(group, partitions):
+    h = java_hash(group)
+    return 0 if h == -(1 << 31) else abs(h) % partitions
+
+
+def produce(bootstrap, topic, n, partitions):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(n):
+        p.produce(topic, value=str(i).encode(), partition=i % partitions)
+    assert p.flush(30) == 0
+
+
+class Member:
+    """A librdkafka consumer in a group, polled by its own thread; keeps what it received and
+    the rebalance callbacks it saw."""
+
+    def __init__(self, bootstrap, group, topic, name, **conf):
+        c = {"bootstrap.servers": bootstrap, "group.id": group, "client.id": name,
+             "auto.offset.reset": "earliest", "enable.auto.commit": False,
+             "session.timeout.ms": 10000, "heartbeat.interval.ms": 500}
+        c.update(conf)
+        self.name = name
+        self.consumer = Consumer(c)
+        self.lock = threading.Lock()
+        self.assigned = set()
+        self.events = []  # ("assign"|"revoke", frozenset)
+        self.errors = []
+        self.values = []
+        self.stopping = False
+        self.commit_every = None
+        self.cooperative = "cooperative" in str(conf.get("partition.assignment.strategy", ""))
+        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _on_assign(self, consumer, parts):
+        with self.lock:
+            ps = frozenset(p.partition for p in parts)
+            self.events.append(("assign", ps))
+            self.assigned = self.assigned | ps if self.cooperative else set(ps)
+
+    def _on_revoke(self, consumer, parts):
+        with self.lock:
+            ps = frozenset(p.partition for p in parts)
+            self.events.append(("revoke", ps))
+            self.assigned = self.assigned - ps if self.cooperative else set()
+
+    def _run(self):
+        last_commit = time.time()
+        while not self.stopping:
+            m = self.consumer.poll(0.1)
+            if m is not None:
+                if m.error():
+                    with self.lock:
+                        self.errors.append(m.error())
+                else:
+                    with self.lock:
+                        self.values.append((m.partition(), m.offset()))
+            if self.commit_every and time.time() - last_commit >= self.commit_every:
+                last_commit = time.time()
+                try:
+                    self.consumer.commit(asynchronous=False)
+                except Exception:  # nothing to commit, or a rebalance under way: next time
+                    pass
+
+    def partitions(self):
+        with self.lock:
+            return set(self.assigned)
+
+    def stop(self, close=True):
+        self.stopping = True
+        self.thread.join(10)
+        if close:
+            self.consumer.close()
+
+
+def assignment_is(members, sizes):
+    return sorted(len(m.partitions()) for m in members) == sorted(sizes)
+
+
+@quick
+def test_members_share_partitions_and_rebalance_as_they_come_and_go():
+    n = Node(FAST_GROUPS).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "6")
+    produce(n.bootstrap, "t", 600, 6)
+    ms = [Member(n.bootstrap, "g", "t", f"c{i}") for i in range(3)]
+    wait_for(lambda: assignment_is(ms, [2, 2, 2]), 30, "three members with two partitions each")
+    wait_for(lambda: sum(len(m.values) for m in ms) == 600, 30, "all 600 records")
+    got = sorted(v for m in ms for v in m.values)
+    assert len(set(got)) == 600, "a record was delivered twice in one generation"
+    # a fourth member: a rebalance, everyone still covered, nobody with more than two
+    ms.append(Member(n.bootstrap, "g", "t", "c3"))
+    wait_for(lambda: assignment_is(ms, [1, 1, 2, 2]), 30, "a rebalance over four members")
+    assert set().union(*(m.partitions() for m in ms)) == set(range(6))
+    # seven on six partitions: one idle
+    ms += [Member(n.bootstrap, "g", "t", f"c{i}") for i in range(4, 7)]
+    wait_for(lambda: assignment_is(ms, [0, 1, 1, 1, 1, 1, 1]), 40,
+             "seven members on six partitions, one idle")
+    for m in ms:
+        m.stop()
+    log = n.log()
+    assert "group g: PreparingRebalance -> Empty" in log, log[-2000:]
+    n.stop()
+
+
+def test_cooperative_sticky_members_keep_their_partitions_across_a_rebalance():
+    n = Node(FAST_GROUPS).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "6")
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    ms = [Member(n.bootstrap, "coop", "t", f"c{i}", **conf) for i in range(3)]
+    wait_for(lambda: assignment_is(ms, [2, 2, 2]), 30, "three members with two partitions each")
+    before = {m.name: m.partitions() for m in ms}
+    marks = {m.name: len(m.events) for m in ms}
+    ms.append(Member(n.bootstrap, "coop", "t", "c3", **conf))
+    wait_for(lambda: assignment_is(ms, [1, 1, 2, 2]), 40, "an incremental rebalance")
+    moved = set()
+    for m in ms[:3]:
+        revoked = set()
+        for kind, ps in m.events[marks[m.name]:]:
+            if kind == "revoke":
+                revoked |= ps
+        # only what moves away is revoked; what a member keeps is never taken from it
+        assert revoked <= before[m.name], (m.name, revoked, before[m.name])
+        assert m.partitions() == before[m.name] - revoked, (m.name, m.partitions(), revoked)
+        moved |= revoked
+    assert ms[3].partitions() == moved and moved, (moved, ms[3].partitions())
+    for m in ms:
+        m.stop()
+    n.stop()
+
+
+def test_a_static_member_restarted_within_its_session_keeps_its_partitions_without_a_rebalance():
+    n = Node(FAST_GROUPS).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "6")
+    a = Member(n.bootstrap, "static", "t", "a", **{"group.instance.id": "a"})
+    b = Member(n.bootstrap, "static", "t", "b", **{"group.instance.id": "b"})
+    wait_for(lambda: assignment_is([a, b], [3, 3]), 30, "two static members with three each")
+    a_parts, b_parts, b_events = a.partitions(), b.partitions(), len(b.events)
+    rebalances = n.log().count("group static: preparing to rebalance")
+    a.stop()  # a static member does not leave the group when it closes (KIP-345)
+    a2 = Member(n.bootstrap, "static", "t", "a", **{"group.instance.id": "a"})
+    wait_for(lambda: a2.partitions(), 20, "the restarted member's assignment")
+    assert a2.partitions() == a_parts, (a2.partitions(), a_parts)
+    time.sleep(2)  # heartbeats go on: no rebalance is pending either
+    assert b.partitions() == b_parts and len(b.events) == b_events, b.events
+    log = n.log()
+    assert log.count("group static: preparing to rebalance") == rebalances, log[-3000:]
+    assert "static member a rejoins as" in log, log[-3000:]
+    # a second process with the same instance id fences the first
+    a3 = Member(n.bootstrap, "static", "t", "a3", **{"group.instance.id": "a"})
+    wait_for(lambda: any(e.code() in (KafkaError.FENCED_INSTANCE_ID, KafkaError._FATAL)
+                         for e in a2.errors), 20, "FENCED_INSTANCE_ID at the older member")
+    for m in (a2, a3, b):
+        m.stop()
+    n.stop()
+
+
+def committed(bootstrap, group, topic, partitions):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        res = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in res}
+    finally:
+        c.close()
+
+
+@quick
+def test_committed_offsets_survive_a_kill9_of_the_node():
+    n = Node(FAST_GROUPS).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "3")
+    c = Consumer({"bootstrap.servers": n.bootstrap, "group.id": "dur", "enable.auto.commit": False})
+    c.assign([TopicPartition("t", p) for p in range(3)])
+    c.commit(offsets=[TopicPartition("t", p, 10 * (p + 1)) for p in range(3)],
+             asynchronous=False)
+    c.close()
+    n.kill9()
+    n.start()
+    got = committed(n.bootstrap, "dur", "t", 3)
+    assert got == {0: 10, 1: 20, 2: 30}, got
+    assert "loaded __consumer_offsets" in n.log()
+    n.stop()
+
+
+def test_consumers_follow_the_group_to_a_new_coordinator_and_no_commit_goes_backwards():
+    parts = 6
+    c = Cluster(controllers=3, brokers=3,
+                overrides=dict(FAST_GROUPS, **{"offsets.topic.num.partitions": str(parts)})).start()
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "t",
+           "--partitions", "6", "--replication-factor", "3", "--config",
+           "min.insync.replicas=2")
+    ms = [Member(c.bootstrap, "fo", "t", f"c{i}", **{"max.poll.interval.ms": 60000})
+          for i in range(3)]
+    for m in ms:
+        m.commit_every = 1.0
+    wait_for(lambda: assignment_is(ms, [2, 2, 2]), 40, "the group to be stable")
+    c.wait_isr_full("__consumer_offsets", parts, timeout=30)
+    coord_part = offsets_partition("fo", parts)
+    leader = c.partitions("__consumer_offsets")[coord_part][0]
+
+    seen = {}
+    backwards = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                got = committed(c.bootstrap, "fo", "t", 6)
+            except Exception:
+                continue
+            for p, off in got.items():
+                if off < 0:
+                    continue
+                if off < seen.get(p, -1):
+                    backwards.append((p, seen[p], off))
+                seen[p] = max(seen.get(p, -1), off)
+            time.sleep(0.2)
+
+    def produce_slowly():  # 1000 per partition over ~8 s: before, during and after the kill
+        p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all",
+                      "message.timeout.ms": 60000})
+        for i in range(6000):
+            p.produce("t", value=str(i).encode(), partition=i % 6)
+            if i % 60 == 59:
+                p.poll(0)
+                time.sleep(0.08)
+        assert p.flush(60) == 0
+
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
+    pt = threading.Thread(target=produce_slowly, daemon=True)
+    pt.start()
+    wait_for(lambda: len(seen) == 6 and min(seen.values()) > 0, 30,
+             "committed offsets for every partition")
+    before_kill = dict(seen)
+    c.node(leader).kill9()
+    t0 = time.time()
+    new_leader = wait_for(lambda: c.partitions("__consumer_offsets", via=c.running_brokers()[0])
+                          [coord_part][0] not in (-1, leader), 20, "a new coordinator")
+    assert new_leader
+    # the consumers carry on: everything gets consumed and committed at the end
+    pt.join(90)
+    wait_for(lambda: seen and all(seen.get(p) == 1000 for p in range(6)), 60,
+             "every partition committed to its end after the failover", c)
+    assert max(before_kill.values()) < 1000, before_kill
+    print(f"  all offsets committed {time.time() - t0:.1f}s after the coordinator's kill -9")
+    stop.set()
+    w.join(10)
+    assert not backwards, backwards
+    for m in ms:
+        m.stop()
+    c.stop()
