@@ -326,12 +326,9 @@ static void remove_member(struct grp_group *g, struct grp_member *m, int16_t err
     member_fail_parked(g, m, err);
     member_unlink(g, m);
     member_free(m);
-    switch (g->state) {
-    case GRP_STABLE:
-    case GRP_COMPLETING: prepare_rebalance(g, now, why); break;
-    case GRP_PREPARING: maybe_complete_join(g, now); break;
-    default: break;
-    }
+    if (g->state == GRP_STABLE || g->state == GRP_COMPLETING) prepare_rebalance(g, now, why);
+    /* the last member gone: Empty before the LeaveGroup is answered, as in Kafka */
+    maybe_complete_join(g, now);
 }
 
 /* The protocol every member supports with the most first-choice votes (Kafka's

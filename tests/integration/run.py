@@ -21,6 +21,7 @@ import tests_cluster  # noqa: E402
 import tests_configs  # noqa: E402
 import tests_durability  # noqa: E402
 import tests_groups  # noqa: E402
+import tests_groups_clients  # noqa: E402
 import tests_idempotence  # noqa: E402
 import tests_leader_election  # noqa: E402
 import tests_protocol  # noqa: E402
@@ -28,7 +29,7 @@ import tests_replication  # noqa: E402
 
 MODULES = [tests_basic, tests_clients, tests_configs, tests_durability, tests_idempotence,
            tests_protocol, tests_cluster, tests_replication, tests_leader_election,
-           tests_groups]
+           tests_groups, tests_groups_clients]
 
 
 def collect(quick):
