@@ -304,6 +304,7 @@ static int fetch_park(struct broker *b, struct fetch_waiter *tmpl, int32_t max_w
     *f = *tmpl;
     f->heap = heap;
     f->topics = (struct fetch_topic *)heap;
+    /* topics, then every part array, then the names: the arrays stay aligned */
     uint8_t *cur = heap + sizeof(struct fetch_topic) * (size_t)tmpl->topic_count;
     for (int32_t i = 0; i < tmpl->topic_count; i++) {
         struct fetch_topic *dst = &f->topics[i];
@@ -311,6 +312,9 @@ static int fetch_park(struct broker *b, struct fetch_waiter *tmpl, int32_t max_w
         dst->parts = (struct fetch_part *)cur;
         memcpy(cur, tmpl->topics[i].parts, sizeof(struct fetch_part) * (size_t)dst->part_count);
         cur += sizeof(struct fetch_part) * (size_t)dst->part_count;
+    }
+    for (int32_t i = 0; i < tmpl->topic_count; i++) {
+        struct fetch_topic *dst = &f->topics[i];
         if (dst->name.len > 0) memcpy(cur, dst->name.ptr, (size_t)dst->name.len);
         dst->name.ptr = (const char *)cur;
         cur += (size_t)GR_MAX(dst->name.len, 0) + 1;
