@@ -103,6 +103,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs check) $(LDLIBS)
 
+# The consumer-groups parsers are CLI code, outside libgregor.a: their test links the object.
+$(BUILD)/tests/test_cli_groups: $(BUILD)/obj/cli/cli_groups_parse.o
+
 $(SIM_BIN): $(SIM_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -2,11 +2,12 @@
  * cli_int.h — private header of the `gregor` command-line tool.
  *
  * Each subcommand lives in its own file (cli_storage.c, cli_topics.c, cli_producer.c,
- * cli_consumer.c, cli_quorum.c, cli_configs.c, cli_leader_election.c) and exposes one `cli_<tool>_main(argc, argv)`
- * entry point, where argv[0] is the tool name.  cli_common.c holds what they share: a
- * joptsimple-like option parser that accepts Kafka's flag spellings, usage printing, key=value
- * parsing, and librdkafka configuration helpers; cli_kafka_client.c a raw Kafka client for
- * requests librdkafka lacks.
+ * cli_consumer.c, cli_quorum.c, cli_configs.c, cli_leader_election.c, cli_groups.c) and exposes
+ * one `cli_<tool>_main(argc, argv)` entry point, where argv[0] is the tool name.  cli_common.c
+ * holds what they share: a joptsimple-like option parser that accepts Kafka's flag spellings,
+ * usage printing, key=value parsing, and librdkafka configuration helpers; cli_kafka_client.c a
+ * raw Kafka client for requests librdkafka lacks; cli_groups_parse.c the pure parsers of
+ * consumer-groups' arguments.
  *
  * Everything here runs on the main thread only (librdkafka's own threads never call in,
  * except the log callback, which only writes to stderr).
@@ -176,6 +177,30 @@ int cli_topic_ids_fetch(struct cli_topic_ids *m, const char *bootstrap, const ch
 const struct gr_uuid *cli_topic_ids_find(const struct cli_topic_ids *m, const char *name);
 
 /* ------------------------------------------------------------------------------------------ */
+/* consumer-groups argument parsers (cli_groups_parse.c): pure functions, unit-tested.          */
+
+/* --by-duration: java.time.Duration.parse's "[-+]PnDTnHnMn.nS" (case-insensitive; every number
+ * may be signed; seconds may have up to 9 fraction digits after '.' or ','; at least one
+ * section; no bare trailing 'T').  Writes the milliseconds to subtract from now so that the
+ * result equals Kafka's Instant.now().minus(duration).toEpochMilli(), i.e. the duration rounded
+ * up to whole milliseconds.  0, GR_EINVAL (not a duration) or GR_ERANGE (overflows). */
+int cli_groups_parse_duration(const char *s, int64_t *ms_out);
+
+/* --to-datetime: Kafka's Utils.getDateTime, "YYYY-MM-DDTHH:mm:SS.sss" with an optional zone
+ * (Z, +hh, +hhmm, +hh:mm; none means UTC), checked strictly (real dates, hours 0-23, ...).
+ * Writes milliseconds since the epoch.  0 or GR_EINVAL. */
+int cli_groups_parse_datetime(const char *s, int64_t *ms_out);
+
+/* --topic of --reset-offsets / --delete-offsets: "topic" (every partition: *has_parts false)
+ * or "topic:p1,p2,..." (*has_parts true, the partitions in parts, in the order given; empty
+ * trailing pieces are dropped as Java's split does).  topic receives the NUL-terminated name.
+ * 0, or GR_EINVAL with Kafka's sentence in err ("Invalid topic arg 'x', expected topic name and
+ * partitions", "Invalid partition 'x' specified in topic arg 'y''"). */
+int cli_groups_parse_topic_spec(const char *s, char *topic, size_t topic_len, bool *has_parts,
+                                int32_t *parts, size_t parts_max, size_t *parts_n, char *err,
+                                size_t err_len);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Signals: SIGINT/SIGTERM set cli_stop; long-running loops check it.                          */
 
 extern volatile sig_atomic_t cli_stop;
@@ -191,5 +216,6 @@ int cli_consumer_main(int argc, char **argv);
 int cli_quorum_main(int argc, char **argv);
 int cli_configs_main(int argc, char **argv);
 int cli_leader_election_main(int argc, char **argv);
+int cli_groups_main(int argc, char **argv);
 
 #endif

@@ -26,6 +26,8 @@ static const struct cli_tool cli_tools[] = {
      "Describe or alter topic and broker configs (kafka-configs.sh)"},
     {"leader-election", "kafka-leader-election", cli_leader_election_main,
      "Elect preferred or unclean partition leaders (kafka-leader-election.sh)"},
+    {"consumer-groups", "kafka-consumer-groups", cli_groups_main,
+     "List, describe, delete consumer groups or reset their offsets (kafka-consumer-groups.sh)"},
 };
 
 static void cli_main_usage(FILE *f)

@@ -277,3 +277,58 @@ def test_consumers_follow_the_group_to_a_new_coordinator_and_no_commit_goes_back
     for m in ms:
         m.stop()
     c.stop()
+
+
+def groups_cli(bootstrap, *args, check=True):
+    return gregor("consumer-groups", "--bootstrap-server", bootstrap, *args, check=check)
+
+
+@quick
+def test_consumer_groups_cli_lists_describes_resets_and_deletes_as_kafka_consumer_groups():
+    n = Node(FAST_GROUPS).start()
+    b = n.bootstrap
+    gregor("topics", "--bootstrap-server", b, "--create", "--topic", "t", "--partitions", "3")
+    produce(b, "t", 300, 3)
+    m = Member(b, "g", "t", "c0")
+    wait_for(lambda: len(m.values) == 300, 30, "all 300 records")
+    m.consumer.commit(asynchronous=False)
+    assert groups_cli(b, "--list").stdout.split() == ["g"]
+    r = groups_cli(b, "--describe", "--group", "g")
+    rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("g ")]
+    assert r.stdout.split("\n")[1].split() == ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET",
+                                              "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
+                                              "CLIENT-ID"], r.stdout
+    assert [row[1:6] for row in rows] == [["t", str(p), "100", "100", "0"] for p in range(3)], rows
+    assert all(row[7] == "/127.0.0.1" and row[8] == "c0" for row in rows), rows
+    r = groups_cli(b, "--describe", "--group", "g", "--state")
+    assert "Stable" in r.stdout and "range" in r.stdout, r.stdout
+    # refused while the group has a member, as Kafka does
+    r = groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t", "--to-earliest",
+                   "--execute", check=False)
+    assert "Assignments can only be reset if the group 'g' is inactive, but the current state " \
+           "is Stable." in r.stdout, r.stdout
+    r = groups_cli(b, "--delete", "--group", "g", check=False)
+    assert "The group is not empty." in r.stdout, r.stdout
+    m.stop()
+    # --dry-run prints the plan and changes nothing
+    r = groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t", "--to-earliest",
+                   "--dry-run")
+    plan = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("g ")]
+    assert plan == [["g", "t", str(p), "0"] for p in range(3)], r.stdout
+    assert committed(b, "g", "t", 3) == {0: 100, 1: 100, 2: 100}
+    # --execute applies it, and the group's next consumer reads everything again
+    groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t", "--to-earliest", "--execute")
+    assert committed(b, "g", "t", 3) == {0: 0, 1: 0, 2: 0}
+    m2 = Member(b, "g", "t", "c1")
+    wait_for(lambda: len(m2.values) == 300, 30, "the replay of all 300 records")
+    m2.consumer.commit(asynchronous=False)
+    m2.stop()
+    groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t:0", "--shift-by", "-10",
+               "--execute")
+    assert committed(b, "g", "t", 3) == {0: 90, 1: 100, 2: 100}
+    r = groups_cli(b, "--delete", "--group", "g")
+    assert "Deletion of requested consumer groups ('g') was successful." in r.stdout, r.stdout
+    assert groups_cli(b, "--list").stdout.split() == []
+    r = groups_cli(b, "--describe", "--group", "g", check=False)
+    assert "Error: Consumer group 'g' does not exist." in r.stdout, r.stdout
+    n.stop()
