@@ -71,6 +71,17 @@ static void check_body(int16_t key, int16_t version, bool response, const uint8_
             DISPATCH_ONE(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs_request)
             DISPATCH_ONE(KAFKA_API_DESCRIBE_CLUSTER, describe_cluster_request)
             DISPATCH_ONE(KAFKA_API_DESCRIBE_QUORUM, describe_quorum_request)
+            DISPATCH_ONE(KAFKA_API_OFFSET_COMMIT, offset_commit_request)
+            DISPATCH_ONE(KAFKA_API_OFFSET_FETCH, offset_fetch_request)
+            DISPATCH_ONE(KAFKA_API_JOIN_GROUP, join_group_request)
+            DISPATCH_ONE(KAFKA_API_HEARTBEAT, heartbeat_request)
+            DISPATCH_ONE(KAFKA_API_LEAVE_GROUP, leave_group_request)
+            DISPATCH_ONE(KAFKA_API_SYNC_GROUP, sync_group_request)
+            DISPATCH_ONE(KAFKA_API_DESCRIBE_GROUPS, describe_groups_request)
+            DISPATCH_ONE(KAFKA_API_LIST_GROUPS, list_groups_request)
+            DISPATCH_ONE(KAFKA_API_DELETE_GROUPS, delete_groups_request)
+            DISPATCH_ONE(KAFKA_API_OFFSET_DELETE, offset_delete_request)
+            DISPATCH_ONE(KAFKA_API_ELECT_LEADERS, elect_leaders_request)
 #endif
         default:
             return;
@@ -94,6 +105,17 @@ static void check_body(int16_t key, int16_t version, bool response, const uint8_
         DISPATCH_ONE(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs_response)
         DISPATCH_ONE(KAFKA_API_DESCRIBE_CLUSTER, describe_cluster_response)
         DISPATCH_ONE(KAFKA_API_DESCRIBE_QUORUM, describe_quorum_response)
+        DISPATCH_ONE(KAFKA_API_OFFSET_COMMIT, offset_commit_response)
+        DISPATCH_ONE(KAFKA_API_OFFSET_FETCH, offset_fetch_response)
+        DISPATCH_ONE(KAFKA_API_JOIN_GROUP, join_group_response)
+        DISPATCH_ONE(KAFKA_API_HEARTBEAT, heartbeat_response)
+        DISPATCH_ONE(KAFKA_API_LEAVE_GROUP, leave_group_response)
+        DISPATCH_ONE(KAFKA_API_SYNC_GROUP, sync_group_response)
+        DISPATCH_ONE(KAFKA_API_DESCRIBE_GROUPS, describe_groups_response)
+        DISPATCH_ONE(KAFKA_API_LIST_GROUPS, list_groups_response)
+        DISPATCH_ONE(KAFKA_API_DELETE_GROUPS, delete_groups_response)
+        DISPATCH_ONE(KAFKA_API_OFFSET_DELETE, offset_delete_response)
+        DISPATCH_ONE(KAFKA_API_ELECT_LEADERS, elect_leaders_response)
 #endif
     default:
         return;
