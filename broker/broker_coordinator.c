@@ -465,9 +465,9 @@ static void expiry_done(void *arg, int16_t err)
     free(t);
 }
 
-/* Offsets of empty groups older than offsets.retention.minutes (counted from the later of the
- * commit and the group becoming empty, as Kafka 2.1+ does) are removed; an empty group with
- * no offsets left is removed too. */
+/* Offsets of empty groups older than offsets.retention.minutes (counted from the group becoming
+ * empty, or for a group that never had members from the commit, as Kafka 2.1+ does) are
+ * removed; an empty group with no offsets left is removed too. */
 static void expire_offsets(struct coord *c, int64_t now_wall)
 {
     for (size_t i = 0; i < c->bucket_count; i++) {
@@ -480,7 +480,11 @@ static void expire_offsets(struct coord *c, int64_t now_wall)
             int32_t expired = 0;
             for (int32_t k = 0; k < g->offset_count;) {
                 struct grp_stored_offset *s = &g->offsets[k];
-                if (GR_MAX(s->o.commit_ts, g->state_ts) + c->retention_ms > now_wall) {
+                /* Kafka's rule: a group that had members counts from when it became
+                 * empty; a group only ever used for offsets (no protocol type) from each
+                 * offset's commit */
+                int64_t since = g->protocol_type ? g->state_ts : s->o.commit_ts;
+                if (since + c->retention_ms > now_wall) {
                     k++;
                     continue;
                 }

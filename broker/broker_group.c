@@ -574,7 +574,8 @@ int grp_load_value(struct grp_group *g, const struct grp_group_value *v, int64_t
     free(g->protocol_type);
     free(g->protocol);
     free(g->leader);
-    g->protocol_type = dup_cstr(v->protocol_type);
+    /* "" is how a group without a protocol type is written */
+    g->protocol_type = v->protocol_type && *v->protocol_type ? strdup(v->protocol_type) : NULL;
     g->protocol = dup_cstr(v->protocol);
     g->leader = dup_cstr(v->leader);
     g->generation = v->generation;

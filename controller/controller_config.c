@@ -145,8 +145,8 @@ const struct cfg_def cfg_broker_defs[] = {
     {"offsets.commit.timeout.ms", CFG_INT, "5000", CFG_SCOPE_BROKER, NULL, 1,
      "An offset commit waits this long for the replicas of its __consumer_offsets partition."},
     {"offsets.retention.minutes", CFG_INT, "10080", CFG_SCOPE_BROKER, NULL, 1,
-     "Committed offsets of a group without members are removed this long after the later "
-     "of their commit and the group becoming empty."},
+     "Committed offsets of a group without members are removed this long after it became "
+     "empty (or, for a group that never had members, after their commit)."},
     {"offsets.retention.check.interval.ms", CFG_LONG, "600000", CFG_SCOPE_BROKER, NULL, 1,
      "How often expired offsets are looked for."},
     {"offset.metadata.max.bytes", CFG_INT, "4096", CFG_SCOPE_BROKER, NULL, 0,

@@ -2,11 +2,13 @@
 cooperative-sticky protocol, static membership, committed offsets surviving a kill -9 of the
 node and of the coordinator's broker in a cluster.  kafka-python and kafkajs groups are in
 tests_groups_clients.py."""
+import struct
 import threading
 import time
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+import harness
 from harness import Cluster, Node, gregor
 from tests_clients import quick
 from tests_cluster import wait_for
@@ -331,4 +333,41 @@ def test_consumer_groups_cli_lists_describes_resets_and_deletes_as_kafka_consume
     assert groups_cli(b, "--list").stdout.split() == []
     r = groups_cli(b, "--describe", "--group", "g", check=False)
     assert "Error: Consumer group 'g' does not exist." in r.stdout, r.stdout
+    n.stop()
+
+
+def offset_commit_v1(addr, group, topic, partition, offset, commit_ts):
+    """A raw OffsetCommit v1 from outside group management (generation -1, no member id)
+    carrying its own commit timestamp; returns the partition's error code."""
+    def s(x):
+        b = x.encode()
+        return struct.pack(">h", len(b)) + b
+    body = (s(group) + struct.pack(">i", -1) + s("") + struct.pack(">i", 1) + s(topic) +
+            struct.pack(">iiqq", 1, partition, offset, commit_ts) + s(""))
+    r = harness._Reader(harness.request(addr, 8, 1, body))
+    # topics [name, partitions [index, error]]
+    assert r.count() == 1 and r.string() == topic and r.count() == 1
+    assert r.take(">i") == partition
+    return r.take(">h")
+
+
+def test_offsets_of_a_group_without_members_expire_after_offsets_retention_minutes():
+    n = Node(dict(FAST_GROUPS, **{"offsets.retention.minutes": "60",
+                                  "offsets.retention.check.interval.ms": "500"})).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "2")
+    # make sure the coordinator is up: FindCoordinator creates __consumer_offsets
+    committed(n.bootstrap, "old", "t", 2)
+    now = int(time.time() * 1000)
+    assert offset_commit_v1(n.bootstrap, "old", "t", 0, 5, now - 2 * 3600 * 1000) == 0
+    assert offset_commit_v1(n.bootstrap, "old", "t", 1, 6, now) == 0
+    assert offset_commit_v1(n.bootstrap, "new", "t", 0, 7, now) == 0
+    wait_for(lambda: committed(n.bootstrap, "old", "t", 2) == {0: -1001, 1: 6}, 15,
+             "the offset committed two hours ago to expire (retention 60 minutes)")
+    assert committed(n.bootstrap, "new", "t", 2)[0] == 7
+    assert "group old: 1 offset(s) expired" in n.log()
+    # after a restart the expiry holds: the tombstone is in the log
+    n.stop()
+    n.start()
+    assert committed(n.bootstrap, "old", "t", 2) == {0: -1001, 1: 6}
     n.stop()
