@@ -27,22 +27,6 @@ struct coord_append {
     void *arg;
 };
 
-/* A NUL-terminated heap copy of a Kafka string (NULL for null or no memory). */
-static char *dup_kstr(struct kafka_str s)
-{
-    if (s.len < 0) return NULL;
-    char *p = malloc((size_t)s.len + 1);
-    if (!p) return NULL;
-    if (s.len) memcpy(p, s.ptr, (size_t)s.len);
-    p[s.len] = 0;
-    return p;
-}
-
-static bool str_is(struct kafka_str a, const char *s)
-{
-    return a.len >= 0 && (size_t)a.len == strlen(s) && !memcmp(a.ptr, s, (size_t)a.len);
-}
-
 static void enc_offset_delete(struct kafka_writer *w, int16_t v, const void *r)
 {
     kafka_offset_delete_response_encode(w, v, r);
@@ -702,7 +686,6 @@ static void commit_done(void *arg, int16_t err)
     if (g) g->appends--;
     if (!err && g)
         for (int32_t i = 0; i < x->n; i++) grp_offset_put(g, &x->offs[i]);
-    if (err == KAFKA_ERR_REQUEST_TIMED_OUT) err = KAFKA_ERR_REQUEST_TIMED_OUT;
     commit_reply(x->c->b, x, err);
     commit_ctx_free(x);
 }
@@ -764,7 +747,7 @@ int broker_handle_offset_commit(struct broker_req *req)
     }
     int32_t k = 0;
     for (int32_t t = 0; t < r.topics_count; t++) {
-        x->topics[t] = (struct kafka_str){dup_kstr(r.topics[t].name), GR_MAX(r.topics[t].name.len, 0)};
+        x->topics[t] = (struct kafka_str){grp_kstr_dup(r.topics[t].name), GR_MAX(r.topics[t].name.len, 0)};
         x->parts_per_topic[t] = GR_MAX(r.topics[t].partitions_count, 0);
         for (int32_t i = 0; i < x->parts_per_topic[t]; i++, k++) {
             x->index_of[k] = r.topics[t].partitions[i].partition_index;
@@ -820,11 +803,11 @@ int broker_handle_offset_commit(struct broker_req *req)
                 continue;
             }
             struct grp_stored_offset *o = &x->offs[x->n];
-            o->topic = dup_kstr(rt->name);
+            o->topic = grp_kstr_dup(rt->name);
             o->partition = rp->partition_index;
             o->o.offset = rp->committed_offset;
             o->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
-            o->o.metadata = dup_kstr(rp->committed_metadata.len >= 0 ? rp->committed_metadata : KSTR(""));
+            o->o.metadata = grp_kstr_dup(rp->committed_metadata.len >= 0 ? rp->committed_metadata : KSTR(""));
             o->o.commit_ts = v == 1 && rp->commit_timestamp >= 0 ? rp->commit_timestamp : now;
             x->n++;
             gbuf_reset(&key);
@@ -897,7 +880,7 @@ static int fetch_group(struct broker_req *req, const char *name, int16_t group_e
             const struct grp_stored_offset *s = &g->offsets[i];
             struct kafka_offset_fetch_response_topic *t = NULL;
             for (int32_t k = 0; k < nt && !t; k++)
-                if (str_is(ts[k].name, s->topic)) t = &ts[k];
+                if (grp_str_is(s->topic, ts[k].name)) t = &ts[k];
             if (!t) {
                 t = &ts[nt++];
                 kafka_offset_fetch_response_topic_init(t);
@@ -1028,14 +1011,12 @@ struct delete_ctx {
     struct coord *c;
     struct grp_park pk;
     char *group;
-    /* OffsetDelete: the response is kept whole (arena copies would not outlive the request) */
-    struct gbuf resp; /* the encoded body, sent on success */
-    int16_t api;      /* KAFKA_API_OFFSET_DELETE or KAFKA_API_DELETE_GROUPS */
-    int32_t pending;  /* DeleteGroups: appends still out */
+    /* OffsetDelete: the response, encoded (arena copies would not outlive the request) */
+    struct gbuf resp;
+    int32_t pending; /* DeleteGroups: appends still out */
     int16_t *errors;
     char **names;
     int32_t n;
-    bool remove_group;
 };
 
 static void delete_ctx_free(struct delete_ctx *x)
@@ -1140,7 +1121,7 @@ int broker_handle_delete_groups(struct broker_req *req)
     x->pending = 1; /* released below */
     int64_t now = time_wall_ms();
     for (int32_t i = 0; i < x->n; i++) {
-        x->names[i] = dup_kstr(r.groups_names[i]);
+        x->names[i] = grp_kstr_dup(r.groups_names[i]);
         char *name = x->names[i];
         int16_t err = KAFKA_ERR_NONE;
         int32_t part = -1;

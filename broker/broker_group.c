@@ -31,7 +31,7 @@ const char *grp_state_name(enum grp_state s)
     }
 }
 
-static char *dup_str(struct kafka_str s)
+char *grp_kstr_dup(struct kafka_str s)
 {
     if (s.len < 0) return NULL;
     char *p = malloc((size_t)s.len + 1);
@@ -63,7 +63,7 @@ static struct kafka_str kstr_or_null(const char *s)
     return s ? KSTR(s) : KSTR_NULL;
 }
 
-static bool str_eq(const char *a, struct kafka_str b)
+bool grp_str_is(const char *a, struct kafka_str b)
 {
     if (!a) return b.len < 0;
     return b.len >= 0 && (size_t)b.len == strlen(a) && !memcmp(a, b.ptr, (size_t)b.len);
@@ -678,7 +678,7 @@ static bool same_protocols(const struct grp_member *m, const struct kafka_join_g
     for (int32_t i = 0; i < r->protocols_count; i++) {
         const struct grp_protocol *p = &m->protocols[i];
         const struct kafka_join_group_request_protocol *q = &r->protocols[i];
-        if (!str_eq(p->name, q->name) || p->meta_len != GR_MAX(q->metadata.len, 0) ||
+        if (!grp_str_is(p->name, q->name) || p->meta_len != GR_MAX(q->metadata.len, 0) ||
             (p->meta_len && memcmp(p->meta, q->metadata.ptr, (size_t)p->meta_len)))
             return false;
     }
@@ -690,7 +690,7 @@ static int set_protocols(struct grp_member *m, const struct kafka_join_group_req
     struct grp_protocol *ps = calloc((size_t)GR_MAX(r->protocols_count, 1), sizeof(*ps));
     if (!ps) return -1;
     for (int32_t i = 0; i < r->protocols_count; i++) {
-        ps[i].name = dup_str(r->protocols[i].name);
+        ps[i].name = grp_kstr_dup(r->protocols[i].name);
         ps[i].meta_len = GR_MAX(r->protocols[i].metadata.len, 0);
         ps[i].meta = dup_bytes(r->protocols[i].metadata.ptr, ps[i].meta_len);
     }
@@ -713,7 +713,7 @@ static int16_t protocols_fit(struct grp_group *g, const struct kafka_join_group_
     bool others = false;
     for (int32_t i = 0; i < g->member_count; i++) others |= g->members[i] != replacing;
     if (!others) return KAFKA_ERR_NONE;
-    if (g->protocol_type && !str_eq(g->protocol_type, r->protocol_type))
+    if (g->protocol_type && !grp_str_is(g->protocol_type, r->protocol_type))
         return KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL;
     for (int32_t k = 0; k < r->protocols_count; k++) {
         bool all = true;
@@ -722,7 +722,7 @@ static int16_t protocols_fit(struct grp_group *g, const struct kafka_join_group_
             if (m == replacing) continue;
             bool has = false;
             for (int32_t p = 0; p < m->protocol_count; p++)
-                has |= str_eq(m->protocols[p].name, r->protocols[k].name);
+                has |= grp_str_is(m->protocols[p].name, r->protocols[k].name);
             all = has;
         }
         if (all) return KAFKA_ERR_NONE;
@@ -736,8 +736,8 @@ static struct grp_member *member_new(struct broker_req *req, const char *id,
     struct grp_member *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     m->id = strdup(id);
-    m->instance_id = dup_str(r->group_instance_id);
-    m->client_id = dup_str(req->hdr.client_id.len >= 0 ? req->hdr.client_id : KSTR(""));
+    m->instance_id = grp_kstr_dup(r->group_instance_id);
+    m->client_id = grp_kstr_dup(req->hdr.client_id.len >= 0 ? req->hdr.client_id : KSTR(""));
     char host[80] = "/";
     struct net_conn *conn = net_slot_conn(req->slot);
     const char *peer = conn ? net_conn_peer(conn) : "";
@@ -749,7 +749,7 @@ static struct grp_member *member_new(struct broker_req *req, const char *id,
     m->client_host = strdup(host);
     m->session_ms = r->session_timeout_ms;
     m->rebalance_ms = req->hdr.api_version >= 1 ? r->rebalance_timeout_ms : r->session_timeout_ms;
-    m->protocol_type = dup_str(r->protocol_type);
+    m->protocol_type = grp_kstr_dup(r->protocol_type);
     if (!m->id || !m->client_id || !m->client_host || set_protocols(m, r)) {
         member_free(m);
         return NULL;
@@ -953,8 +953,8 @@ int broker_handle_sync_group(struct broker_req *req)
     struct grp_member *m = NULL;
     if (!err) err = member_for(g, r.member_id, r.group_instance_id, &m);
     if (!err && r.generation_id != g->generation) err = KAFKA_ERR_ILLEGAL_GENERATION;
-    if (!err && ((r.protocol_type.len >= 0 && !str_eq(g->protocol_type, r.protocol_type)) ||
-                 (r.protocol_name.len >= 0 && !str_eq(g->protocol, r.protocol_name))))
+    if (!err && ((r.protocol_type.len >= 0 && !grp_str_is(g->protocol_type, r.protocol_type)) ||
+                 (r.protocol_name.len >= 0 && !grp_str_is(g->protocol, r.protocol_name))))
         err = KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL;
     if (!err && g->state == GRP_PREPARING) err = KAFKA_ERR_REBALANCE_IN_PROGRESS;
     if (!err && (g->state == GRP_EMPTY || g->state == GRP_DEAD)) err = KAFKA_ERR_UNKNOWN_MEMBER_ID;
@@ -978,7 +978,7 @@ int broker_handle_sync_group(struct broker_req *req)
         o->assignment = NULL;
         o->assignment_len = 0;
         for (int32_t k = 0; k < r.assignments_count; k++) {
-            if (!str_eq(o->id, r.assignments[k].member_id)) continue;
+            if (!grp_str_is(o->id, r.assignments[k].member_id)) continue;
             o->assignment_len = GR_MAX(r.assignments[k].assignment.len, 0);
             o->assignment = dup_bytes(r.assignments[k].assignment.ptr, o->assignment_len);
             break;

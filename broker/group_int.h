@@ -114,6 +114,10 @@ int grp_offset_put(struct grp_group *g, const struct grp_stored_offset *o);
 void grp_offset_del(struct grp_group *g, const char *topic, int32_t partition);
 
 /* broker_group.c */
+/* A NUL-terminated heap copy of a Kafka string (NULL for null or no memory), and whether a C
+ * string (NULL = null) equals one. */
+char *grp_kstr_dup(struct kafka_str s);
+bool grp_str_is(const char *a, struct kafka_str b);
 struct grp_group *grp_new(struct coord *c, const char *id, int32_t part);
 void grp_free(struct grp_group *g);
 /* Rebuilds a group from its metadata record while loading (members as Stable). */
