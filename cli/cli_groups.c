@@ -556,7 +556,7 @@ static int groups_list_listings(struct groups_ctx *x, const rd_kafka_consumer_gr
         *ev = NULL;
         return groups_fail(x, "out of memory");
     }
-    memcpy(*out, valid, n * sizeof **out);
+    if (n) memcpy(*out, valid, n * sizeof **out); /* valid is NULL when there are none */
     *out_n = n;
     /* by group id (insertion sort: the listings are opaque) */
     for (size_t i = 1; i < n; i++)
