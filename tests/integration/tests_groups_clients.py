@@ -3,18 +3,49 @@
 from the committed offsets; each client's admin API lists, describes and deletes the group.
 kafka-python and librdkafka (confluent-kafka) members also share one group.
 
+The scenarios tests_groups.py runs with librdkafka, with kafka-python and kafkajs consumers:
+members rebalancing as they come and go (3 -> 4 -> 7 on six partitions), the group following
+its coordinator when the broker leading its __consumer_offsets partition is killed -9 (no
+committed offset goes backwards, every partition ends committed at its log end), and
+`gregor consumer-groups --reset-offsets --to-earliest` (dry run, execute, replay).
+
 Every group is made stable before its records are produced: a member that read records before
 a rebalance took its partitions away would (correctly, at-least-once) let the next owner read
 them again, and "each record exactly once" could not be asserted.
 """
+# Not tested here, because neither client can do it (read in their sources):
+#
+# Static membership (KIP-345, group.instance.id): kafka-python 2.0.2 has no such setting
+# (consumer/group.py DEFAULT_CONFIG) and sends JoinGroup v0-v2 only (protocol/group.py defines
+# JoinGroupRequest_v0..v2; coordinator/base.py picks among them), which have no group instance
+# id field.  kafkajs 2.2.4 has JoinGroup v5 / SyncGroup v3 / Heartbeat v3 / LeaveGroup v3
+# encoders that take a groupInstanceId (src/protocol/requests/*), but nothing passes one:
+# Broker.joinGroup (src/broker/index.js) forwards only groupId, sessionTimeout,
+# rebalanceTimeout, memberId, protocolType and groupProtocols, and kafka.consumer() has no
+# option for it, so it is always null.
+#
+# Cooperative rebalancing (KIP-429, "cooperative-sticky"): kafka-python 2.0.2 ships the range,
+# roundrobin and (eager, KIP-54) sticky assignors (coordinator/assignors/); its member metadata
+# (coordinator/protocol.py: version, subscription, user_data) has no owned partitions, and
+# ConsumerCoordinator._on_join_prepare revokes every assigned partition before each rejoin.
+# kafkajs 2.2.4 ships only the roundRobin assigner (src/consumer/assigners/index.js) and has
+# no cooperative / incremental rebalance code anywhere in src/: every rebalance is eager.
+#
+# Coordinator failover with kafkajs 2.2.4: a consumer keeps the coordinator of its last join
+# and fails against the killed broker until its retrier gives up; it then crashes, restarts
+# and joins as a new member (see js/kafkajs_group_scenarios.js).  Its producer can drop
+# records when a leader moves during a send() to several leaders (also there).
+import json
 import os
+import queue
 import shutil
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
-from harness import Node, create_topics, metadata
+from harness import Cluster, Node, create_topics, gregor, metadata
 
 
 def quick(fn):
@@ -144,8 +175,13 @@ class Member(threading.Thread):
         assert not self.is_alive(), f"{self.name} did not close within {timeout}s"
 
 
-def kafka_python_member(name, n, group, topic, **configs):
+def kafka_python_member(name, n, group, topic, commit_every=None, **configs):
+    """A Member with a kafka-python consumer.  With commit_every (seconds), it also commits
+    what it consumed that often (synchronously); a commit that fails (a rebalance under way)
+    is retried at the next one, and its error kept in the member's commit_errors."""
     from kafka import KafkaConsumer
+    from kafka import errors as Errors
+    last_commit = [time.time()]
 
     def make():
         c = KafkaConsumer(bootstrap_servers=n.bootstrap, group_id=group, client_id=name,
@@ -158,11 +194,20 @@ def kafka_python_member(name, n, group, topic, **configs):
     def poll(c):
         out = []
         for tp, msgs in c.poll(timeout_ms=100).items():
-            out.extend((tp.partition, m.offset, m.key.decode()) for m in msgs)
+            out.extend((tp.partition, r.offset, r.key.decode() if r.key else None)
+                       for r in msgs)
+        if commit_every and time.time() - last_commit[0] >= commit_every:
+            last_commit[0] = time.time()
+            try:
+                c.commit()
+            except Errors.KafkaError as e:
+                member.commit_errors.append(repr(e))
         return out
 
-    return Member(name, make, poll, lambda c: {tp.partition for tp in c.assignment()},
-                  lambda c: c.commit(), lambda c: c.close(autocommit=False))
+    member = Member(name, make, poll, lambda c: {tp.partition for tp in c.assignment()},
+               lambda c: c.commit(), lambda c: c.close(autocommit=False))
+    member.commit_errors = []
+    return member
 
 
 def confluent_member(name, n, group, topic, **configs):
@@ -398,4 +443,481 @@ def test_kafka_python_and_librdkafka_in_one_group():
     finally:
         c.close()
     assert {tp.partition: tp.offset for tp in committed} == {p: 50 for p in range(4)}, committed
+    n.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The scenarios of tests_groups.py (librdkafka) with kafka-python and kafkajs consumers.
+
+SCENARIOS_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js",
+                            "kafkajs_group_scenarios.js")
+
+
+def kafkajs_env():
+    from tests_clients import kafkajs_dir
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise AssertionError("node and npm are needed for the kafkajs tests")
+    d = kafkajs_dir()
+    assert d, "could not install kafkajs@2.2.4 from npm"
+    return dict(os.environ, NODE_PATH=os.path.join(os.path.abspath(d), "node_modules"))
+
+
+def run_kafkajs(mode, *args, timeout=40):
+    """Runs one mode of js/kafkajs_group_scenarios.js to its end; its stdout if it printed
+    'kafkajs MODE: ok' (and exited 0)."""
+    r = subprocess.run(["node", SCENARIOS_JS, mode, *map(str, args)], capture_output=True,
+                       text=True, env=kafkajs_env(), timeout=timeout)
+    assert r.returncode == 0 and f"kafkajs {mode}: ok" in r.stdout, \
+        f"kafkajs {mode} exited {r.returncode}:\n{r.stdout}\n{r.stderr[-6000:]}"
+    return r.stdout
+
+
+def js_events(stdout):
+    return [json.loads(ln) for ln in stdout.splitlines() if ln.startswith("{")]
+
+
+def kafka_python_view(admin, group, topic):
+    """(state, {client id: sorted partitions of topic}) of group, as DescribeGroups has it."""
+    desc = bounded(lambda: admin.describe_consumer_groups([group]))
+    assert len(desc) == 1 and desc[0].group == group, desc
+    members = {}
+    for m in desc[0].members:
+        a = m.member_assignment
+        members[m.client_id] = sorted(p for t, ps in (a.assignment if a else []) if t == topic
+                                      for p in ps)
+    return desc[0].state, members
+
+
+def wait_settled(members, partitions, shares, view, timeout):
+    """Waits until the members' assignments (as each consumer has it) have the sizes in
+    shares, are disjoint and cover every partition, and view() (the broker's DescribeGroups)
+    shows the group Stable with exactly these members and assignments."""
+    last = {}
+
+    def settled():
+        mine = {m.name: sorted(m.snapshot()[1]) for m in members}
+        last["members"] = mine
+        if sorted(len(a) for a in mine.values()) != sorted(shares):
+            return False
+        if sorted(p for a in mine.values() for p in a) != list(range(partitions)):
+            return False
+        state, described = view()
+        last["described"] = (state, described)
+        return state == "Stable" and described == mine
+    wait_until(settled, timeout, lambda: f"shares {shares}: {last}")
+
+
+def stop_members(members, timeout=25):
+    """Stops (closes) every member at once: one at a time, each close would start a
+    rebalance the others have to go through before they look at close_now again."""
+    for m in members:
+        m.close_now.set()
+    deadline = time.time() + timeout
+    for m in members:
+        m.join(max(0.1, deadline - time.time()))
+    alive = [m.name for m in members if m.is_alive()]
+    assert not alive, f"{alive} did not close within {timeout}s"
+
+
+def test_kafka_python_members_rebalance_as_they_come_and_go():
+    from kafka.admin import KafkaAdminClient
+    n = Node(GROUP_OVERRIDES).start()
+    topic, group = "kreb", "kreb-group"
+    create_topic(n, topic, 6)
+    admin = KafkaAdminClient(bootstrap_servers=n.bootstrap, client_id="kreb-admin")
+    members = []
+    try:
+        def view():
+            return kafka_python_view(admin, group, topic)
+
+        def add(k):
+            fresh = [kafka_python_member(f"kpy-{len(members) + i}", n, group, topic)
+                     for i in range(k)]
+            members.extend(fresh)
+            for m in fresh:
+                m.start()
+        add(3)
+        wait_settled(members, 6, [2, 2, 2], view, 20)
+        before = {m.name: m.snapshot()[1] for m in members}
+        # settled before anything is produced: each record is read once, by its owner
+        produce_kafka_python(n, topic, 6, 600)
+        wait_until(lambda: sum(len(m.snapshot()[0]) for m in members) >= 600, 20,
+                   lambda: "600 records: " + ", ".join(f"{m.name} {len(m.snapshot()[0])}"
+                                                       for m in members))
+        seen = {}
+        for m in members:
+            recs, assigned = m.snapshot()
+            assert assigned == before[m.name], ("a rebalance while consuming", m.name)
+            for p, o, k in recs:
+                assert p in assigned and (p, o) not in seen, (m.name, p, o, seen.get((p, o)))
+                seen[(p, o)] = m.name
+                assert k == f"k{o * 6 + p}", (p, o, k)
+        assert sorted(seen) == [(p, o) for p in range(6) for o in range(100)]
+        # a fourth member: a rebalance, all six still covered, nobody with more than two
+        add(1)
+        wait_settled(members, 6, [1, 1, 2, 2], view, 20)
+        # seven on six partitions: one idle
+        add(3)
+        wait_settled(members, 6, [0, 1, 1, 1, 1, 1, 1], view, 25)
+    finally:
+        try:
+            stop_members(members)
+        finally:
+            admin.close()
+    for m in members:
+        m.snapshot()  # a member's error, if any
+    n.stop()
+
+
+def test_kafkajs_members_rebalance_as_they_come_and_go():
+    n = Node(GROUP_OVERRIDES).start()
+    create_topic(n, "jreb", 6)
+    run_kafkajs("rebalance", n.bootstrap, "jreb", "jreb-group", 6, 100)
+    n.stop()
+
+
+# --- coordinator failover --------------------------------------------------------------------
+
+FAILOVER_OVERRIDES = dict(GROUP_OVERRIDES, **{"offsets.topic.num.partitions": "6"})
+
+
+def start_failover_cluster(topic):
+    c = Cluster(controllers=3, brokers=3, overrides=FAILOVER_OVERRIDES).start()
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", topic,
+           "--partitions", "6", "--replication-factor", "3", "--config",
+           "min.insync.replicas=2")
+    c.wait_isr_full(topic, 6, timeout=20)
+    return c
+
+
+class CommitWatcher(threading.Thread):
+    """Polls the group's committed offsets (librdkafka, through any running broker) every
+    0.2 s; keeps the highest seen per partition and every one that went backwards."""
+
+    def __init__(self, cluster, group, topic):
+        super().__init__(daemon=True)
+        self.cluster, self.group, self.topic = cluster, group, topic
+        self.lock = threading.Lock()
+        self.seen = {}
+        self.backwards = []
+        self.stop_now = threading.Event()
+
+    def run(self):
+        from tests_groups import committed
+        while not self.stop_now.is_set():
+            try:
+                got = committed(self.cluster.bootstrap, self.group, self.topic, 6)
+            except Exception:  # noqa: BLE001 - no coordinator right now: next time
+                got = {}
+            with self.lock:
+                for p, off in got.items():
+                    if off < 0:
+                        continue
+                    if off < self.seen.get(p, -1):
+                        self.backwards.append((p, self.seen[p], off, time.time()))
+                    self.seen[p] = max(self.seen.get(p, -1), off)
+            self.stop_now.wait(0.2)
+
+    def latest(self):
+        with self.lock:
+            return dict(self.seen)
+
+    def stop(self):
+        self.stop_now.set()
+        self.join(15)
+        assert not self.is_alive(), "the commit watcher did not stop"
+
+
+def kill_coordinator(c, group):
+    """kill -9 of the broker leading group's __consumer_offsets partition (the group's
+    coordinator); waits until another broker leads it.  Returns (old, new, time of the kill)."""
+    from tests_cluster import wait_for
+    from tests_groups import offsets_partition
+    c.wait_isr_full("__consumer_offsets", 6, timeout=20)
+    part = offsets_partition(group, 6)
+    old = c.partitions("__consumer_offsets")[part][0]
+    c.node(old).kill9()
+    killed_at = time.time()
+    new = wait_for(lambda: c.partitions("__consumer_offsets")[part][0] not in (-1, old)
+                   and c.partitions("__consumer_offsets")[part][0], 20, "a new coordinator", c)
+    return old, new, killed_at
+
+
+def log_end_offsets(c, topic):
+    from confluent_kafka import Consumer, TopicPartition as CTopicPartition
+    k = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "leo-probe"})
+    try:
+        return {p: k.get_watermark_offsets(CTopicPartition(topic, p), timeout=5)[1]
+                for p in range(6)}
+    finally:
+        k.close()
+
+
+def wait_all_committed_at_end(c, watcher, topic, per_partition, timeout, alive=lambda: True):
+    """Once per_partition records were acked to each partition: waits until every
+    partition's committed offset is its log end offset, and checks that each holds at least
+    per_partition records (more if a retried produce was written twice).  Returns the log end
+    offsets.  alive() raises if the consumers died."""
+    from confluent_kafka import KafkaException
+    last = {}
+
+    def done():
+        c.check_alive()
+        alive()
+        try:
+            leo = log_end_offsets(c, topic)
+        except KafkaException as e:  # a partition between leaders
+            last.update(error=e)
+            return False
+        last.update(leo=leo, committed=watcher.latest())
+        return watcher.latest() == leo and leo
+    leo = wait_until(done, timeout, lambda: f"every partition committed at its end: {last}")
+    assert all(leo[p] >= per_partition for p in range(6)), f"acked records missing: {leo}"
+    return leo
+
+
+def test_kafka_python_consumers_follow_the_group_to_a_new_coordinator():
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient
+    topic, group = "kfo", "kfo-group"
+    c = start_failover_cluster(topic)
+    members = [kafka_python_member(f"kpy-{i}", c, group, topic, commit_every=1.0,
+                                   request_timeout_ms=15000) for i in range(3)]
+    watcher = CommitWatcher(c, group, topic)
+    produced = {}
+    stop_producing = threading.Event()
+
+    def produce_slowly():  # 1000 records a partition over ~8 s: before, during, after the kill
+        try:
+            prod = KafkaProducer(bootstrap_servers=c.bootstrap, acks="all", retries=1000,
+                                 retry_backoff_ms=100, linger_ms=5, request_timeout_ms=10000)
+            try:
+                futures = []
+                produced["first"] = time.time()
+                for i in range(6000):
+                    futures.append(prod.send(topic, value=str(i).encode(), partition=i % 6))
+                    if i % 60 == 59 and stop_producing.wait(0.08):
+                        raise RuntimeError("stopped")
+                prod.flush(timeout=40)
+                for f in futures:
+                    f.get(timeout=1)
+                produced["last_ack"] = time.time()
+            finally:
+                prod.close(timeout=10)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            produced["error"] = e
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=c.bootstrap, client_id="kfo-admin")
+        try:
+            for m in members:
+                m.start()
+            wait_settled(members, 6, [2, 2, 2],
+                         lambda: kafka_python_view(admin, group, topic), 30)
+        finally:
+            admin.close()
+        settled = {m.name: m.snapshot()[1] for m in members}
+        watcher.start()
+        pt = threading.Thread(target=produce_slowly, daemon=True)
+        pt.start()
+        wait_until(lambda: len(watcher.latest()) == 6 and min(watcher.latest().values()) > 0,
+                   20, lambda: f"committed offsets for every partition: {watcher.latest()}")
+        old, new, killed_at = kill_coordinator(c, group)
+        pt.join(45)
+        assert not pt.is_alive() and "error" not in produced, produced
+        # production went on across the kill
+        assert produced["first"] < killed_at < produced["last_ack"], (produced, killed_at)
+        # the consumers carry on: everything is consumed and committed at its end
+        wait_all_committed_at_end(c, watcher, topic, 1000, 30)
+        # the new coordinator loaded the group (members, generation) from __consumer_offsets:
+        # kafka-python's members went on heartbeating there, without a rebalance
+        assert {m.name: m.snapshot()[1] for m in members} == settled, settled
+        print(f"  coordinator {old} -> {new}; every offset committed "
+              f"{time.time() - killed_at:.1f}s after the kill -9; "
+              f"{sum(len(m.commit_errors) for m in members)} commits failed and were retried")
+        watcher.stop()
+        assert not watcher.backwards, watcher.backwards
+        for m in members:
+            m.snapshot()  # a member's error, if any
+    finally:
+        stop_producing.set()
+        watcher.stop_now.set()
+        stop_members(members)
+    c.stop()
+
+
+class JsDriver:
+    """A node process running a mode of js/kafkajs_group_scenarios.js that talks in JSON
+    lines; its stderr goes to a file."""
+
+    def __init__(self, mode, *args):
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(["node", SCENARIOS_JS, mode, *map(str, args)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True, env=kafkajs_env())
+        self.lines = queue.Queue()
+        self.stdout = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for ln in self.proc.stdout:
+            self.stdout.append(ln)
+            if ln.startswith("{"):
+                self.lines.put(json.loads(ln))
+        self.lines.put(None)  # EOF
+
+    def output(self):
+        self.err.seek(0)
+        return "".join(self.stdout) + "\n--- stderr ---\n" + self.err.read()[-8000:]
+
+    def event(self, name, timeout):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                e = self.lines.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                raise AssertionError(f"no {name!r} from kafkajs within {timeout}s:\n"
+                                     f"{self.output()}") from None
+            if e is None:
+                raise AssertionError(f"kafkajs exited ({self.proc.wait()}) before {name!r}:\n"
+                                     f"{self.output()}")
+            if e.get("event") == name:
+                return e
+
+    def alive(self):
+        """True while the process runs; raises with its output once it has exited."""
+        if self.proc.poll() is not None:
+            time.sleep(0.2)  # let the reader take the rest of its stdout
+            raise RuntimeError(f"kafkajs exited ({self.proc.returncode}):\n{self.output()}")
+        return True
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, mode, timeout=20):
+        rc = self.proc.wait(timeout)
+        assert rc == 0 and f"kafkajs {mode}: ok" in "".join(self.stdout), \
+            f"kafkajs {mode} exited {rc}:\n{self.output()}"
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+
+
+def test_kafkajs_consumers_follow_the_group_to_a_new_coordinator():
+    topic, group = "jfo", "jfo-group"
+    c = start_failover_cluster(topic)
+    watcher = CommitWatcher(c, group, topic)
+    js = JsDriver("failover", c.bootstrap, topic, group, 6, 1000)
+    try:
+        js.event("stable", 30)
+        watcher.start()
+        wait_until(lambda: js.alive() and len(watcher.latest()) == 6
+                   and min(watcher.latest().values()) > 0,
+                   20, lambda: f"committed offsets for every partition: {watcher.latest()}")
+        old, new, killed_at = kill_coordinator(c, group)
+        produced = js.event("produced", 45)
+        assert produced["records"] == 6000, produced
+        # production went on across the kill
+        assert produced["firstSendMs"] / 1000 < killed_at < produced["lastAckMs"] / 1000, \
+            (produced, killed_at)
+        wait_all_committed_at_end(c, watcher, topic, 1000, 30, js.alive)
+        took = time.time() - killed_at
+        js.send("stop")
+        done = js.event("done", 20)
+        js.finish("failover")
+        print(f"  coordinator {old} -> {new}; every offset committed {took:.1f}s after the "
+              f"kill -9; kafkajs: {done}")
+        watcher.stop()
+        assert not watcher.backwards, watcher.backwards
+    finally:
+        watcher.stop_now.set()
+        js.kill()
+    c.stop()
+
+
+# --- gregor consumer-groups --reset-offsets ---------------------------------------------------
+
+def groups_cli(bootstrap, *args, check=True):
+    return gregor("consumer-groups", "--bootstrap-server", bootstrap, *args, check=check)
+
+
+def reset_to_earliest_dry_run_then_execute(n, group, topic, partitions, per_partition):
+    """The group's consumers have read and committed everything and left: waits for the group
+    to be Empty, checks that --dry-run prints the plan and changes nothing, and that
+    --execute applies it."""
+    from tests_groups import committed
+    b = n.bootstrap
+    wait_until(lambda: "Empty" in groups_cli(b, "--describe", "--group", group,
+                                             "--state").stdout, 10,
+               lambda: "the group to be Empty: " + groups_cli(
+                   b, "--describe", "--group", group, "--state", check=False).stdout)
+    end = {p: per_partition for p in range(partitions)}
+    assert committed(b, group, topic, partitions) == end
+    want = [[group, topic, str(p), "0"] for p in range(partitions)]
+    r = groups_cli(b, "--reset-offsets", "--group", group, "--topic", topic, "--to-earliest",
+                   "--dry-run")
+    assert [ln.split() for ln in r.stdout.splitlines() if ln.startswith(group + " ")] == want, \
+        r.stdout
+    assert committed(b, group, topic, partitions) == end
+    r = groups_cli(b, "--reset-offsets", "--group", group, "--topic", topic, "--to-earliest",
+                   "--execute")
+    assert [ln.split() for ln in r.stdout.splitlines() if ln.startswith(group + " ")] == want, \
+        r.stdout
+    assert committed(b, group, topic, partitions) == {p: 0 for p in range(partitions)}
+
+
+@quick
+def test_kafka_python_group_reads_everything_again_after_reset_offsets_to_earliest():
+    from kafka import KafkaConsumer, TopicPartition
+    from tests_groups import committed
+    n = Node(GROUP_OVERRIDES).start()
+    topic, group = "kreset", "kreset-group"
+    create_topic(n, topic, 4)
+    members = [kafka_python_member(f"kpy-{i}", n, group, topic) for i in (1, 2)]
+    run_group(members, n, topic, 4, 100, [2, 2], produce_kafka_python)  # commits, leaves
+    reset_to_earliest_dry_run_then_execute(n, group, topic, 4, 100)
+    # a new consumer of the group reads everything again: from the committed offsets (0), not
+    # from auto_offset_reset, which is "latest" here
+    tps = {TopicPartition(topic, p) for p in range(4)}
+    c = KafkaConsumer(bootstrap_servers=n.bootstrap, group_id=group, client_id="kpy-again",
+                      auto_offset_reset="latest", enable_auto_commit=False,
+                      heartbeat_interval_ms=300, fetch_max_wait_ms=100)
+    got = []
+    try:
+        c.subscribe([topic])
+
+        def all_read():
+            for msgs in c.poll(timeout_ms=100).values():
+                got.extend((m.partition, m.offset, m.key.decode()) for m in msgs)
+            return c.assignment() == tps and len(got) >= 400
+        wait_until(all_read, 20, lambda: f"the replay of all 400 records (have {len(got)})")
+        c.commit()
+    finally:
+        c.close(autocommit=False)
+    assert sorted((p, o) for p, o, _ in got) == [(p, o) for p in range(4) for o in range(100)]
+    assert all(k == f"k{o * 4 + p}" for p, o, k in got)
+    assert committed(n.bootstrap, group, topic, 4) == {p: 100 for p in range(4)}
+    n.stop()
+
+
+def test_kafkajs_group_reads_everything_again_after_reset_offsets_to_earliest():
+    from tests_groups import committed
+    n = Node(GROUP_OVERRIDES).start()
+    topic, group = "jreset", "jreset-group"
+    create_topic(n, topic, 4)
+    produce_kafka_python(n, topic, 4, 400)
+    # reads all 400 once, auto-commits them, leaves
+    out = js_events(run_kafkajs("consume", n.bootstrap, topic, group, "true"))
+    assert out == [{"event": "consumed", "count": 400,
+                    "high": {str(p): 100 for p in range(4)}}], out
+    reset_to_earliest_dry_run_then_execute(n, group, topic, 4, 100)
+    # fromBeginning false: where it starts is the committed offset 0, not the topic's start
+    out = js_events(run_kafkajs("consume", n.bootstrap, topic, group, "false"))
+    assert out == [{"event": "consumed", "count": 400,
+                    "high": {str(p): 100 for p in range(4)}}], out
+    assert committed(n.bootstrap, group, topic, 4) == {p: 100 for p in range(4)}
     n.stop()
