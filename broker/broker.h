@@ -27,6 +27,11 @@ void broker_free(struct broker *b);
 /* The broker reads the image, and forwards admin requests, through its metadata client; set
  * once, before serving. */
 void broker_set_md_client(struct broker *b, struct md_client *m);
+/* The names of the broker listeners (borrowed), in the order the client server listens on
+ * them: Metadata and FindCoordinator answer with each broker's endpoint of the listener a
+ * request came in on; followers reach leaders on inter.broker.listener.name (default: the
+ * first).  Set once, before serving. */
+void broker_set_listeners(struct broker *b, const char *const *names, int n);
 /* The controller listener that keeps the broker's partitions in step with the image. */
 struct controller_listener broker_controller_listener(struct broker *b);
 /* The frame callback for net_server_new (ctx = the broker). */

@@ -545,8 +545,8 @@ static void maybe_create_offsets_topic(struct coord *c)
 }
 
 /* The coordinator of one key: its node and endpoint, or an error. */
-static int16_t find_one(struct broker *b, struct kafka_str key, int8_t type, int32_t *node,
-                        struct kafka_str *host, int32_t *port)
+static int16_t find_one(struct broker *b, const char *listener, struct kafka_str key,
+                        int8_t type, int32_t *node, struct kafka_str *host, int32_t *port)
 {
     *node = -1;
     *host = KSTR("");
@@ -569,10 +569,11 @@ static int16_t find_one(struct broker *b, struct kafka_str key, int8_t type, int
     const struct md_topic *mt = md_image_topic(img, t->name, strlen(t->name));
     const struct md_partition *mp = mt ? md_topic_partition(mt, part) : NULL;
     const struct md_broker *mb = mp && mp->leader >= 0 ? md_image_broker(img, mp->leader) : NULL;
-    if (!mb || mb->fenced) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    const struct md_endpoint *ep = md_broker_endpoint(mb, listener);
+    if (!mb || mb->fenced || !ep) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     *node = mb->id;
-    *host = KSTR(mb->host);
-    *port = mb->port;
+    *host = KSTR(ep->host);
+    *port = ep->port;
     return KAFKA_ERR_NONE;
 }
 
@@ -584,8 +585,10 @@ int broker_handle_find_coordinator(struct broker_req *req)
     if (kafka_find_coordinator_request_decode(&req->r, v, &r)) return -1;
     struct kafka_find_coordinator_response resp;
     kafka_find_coordinator_response_init(&resp);
+    const char *listener = broker_req_listener(req);
     if (v < 4) {
-        resp.error_code = find_one(b, r.key, r.key_type, &resp.node_id, &resp.host, &resp.port);
+        resp.error_code = find_one(b, listener, r.key, r.key_type, &resp.node_id, &resp.host,
+                                   &resp.port);
         if (resp.error_code) resp.error_message = KSTR(kafka_err_name(resp.error_code));
     } else {
         resp.coordinators = arena_calloc(req->arena, (size_t)GR_MAX(r.coordinator_keys_count, 1),
@@ -596,8 +599,8 @@ int broker_handle_find_coordinator(struct broker_req *req)
             struct kafka_find_coordinator_response_coordinator *co = &resp.coordinators[i];
             kafka_find_coordinator_response_coordinator_init(co);
             co->key = r.coordinator_keys[i];
-            co->error_code = find_one(b, r.coordinator_keys[i], r.key_type, &co->node_id,
-                                      &co->host, &co->port);
+            co->error_code = find_one(b, listener, r.coordinator_keys[i], r.key_type,
+                                      &co->node_id, &co->host, &co->port);
             if (co->error_code) co->error_message = KSTR(kafka_err_name(co->error_code));
         }
     }

@@ -278,6 +278,25 @@ int broker_new(struct event_base *base, const struct broker_config *cfg, struct 
     return 0;
 }
 
+void broker_set_listeners(struct broker *b, const char *const *names, int n)
+{
+    b->listener_names = names;
+    b->listener_count = n;
+    /* as Kafka: the listener named so, else the one named PLAINTEXT; else the first */
+    b->inter_broker_listener = n > 0 ? names[0] : NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], "PLAINTEXT")) b->inter_broker_listener = names[i];
+    if (cfg_broker_is_set(b->cfg.cfg, "inter.broker.listener.name"))
+        b->inter_broker_listener = cfg_get_str(b->cfg.cfg, "inter.broker.listener.name", NULL);
+}
+
+const char *broker_req_listener(const struct broker_req *req)
+{
+    struct net_conn *c = req->slot ? net_slot_conn(req->slot) : NULL;
+    int i = c ? net_conn_listener(c) : -1;
+    return i >= 0 && i < req->b->listener_count ? req->b->listener_names[i] : NULL;
+}
+
 void broker_set_md_client(struct broker *b, struct md_client *m)
 {
     b->mdc = m;

@@ -203,13 +203,17 @@ static void fetch_send(struct broker_fetcher *f)
     struct broker *b = f->b;
     if (f->in_flight || !f->n) return;
     const struct md_broker *lb = md_image_broker(md_client_image(b->mdc), f->leader_id);
-    if (!lb || lb->fenced) { /* the image will move these partitions soon */
+    const struct md_endpoint *ep = md_broker_endpoint(lb, b->inter_broker_listener);
+    if (!lb || lb->fenced || !ep) { /* the image will move these partitions soon */
+        if (lb && !lb->fenced && !ep)
+            LOG_WARN("broker", "leader %d has no %s listener (inter.broker.listener.name)",
+                     lb->id, b->inter_broker_listener ? b->inter_broker_listener : "?");
         fetcher_schedule(f, FETCHER_RETRY_MS);
         return;
     }
-    if (strcmp(lb->host, f->host) || lb->port != f->port) {
-        strfmt(f->host, sizeof f->host, "%s", lb->host);
-        f->port = lb->port;
+    if (strcmp(ep->host, f->host) || ep->port != f->port) {
+        strfmt(f->host, sizeof f->host, "%s", ep->host);
+        f->port = ep->port;
         net_kclient_set_address(f->kc, f->host, f->port);
     }
     arena_reset(&f->arena);

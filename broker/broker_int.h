@@ -97,6 +97,9 @@ struct broker {
     int64_t pid_next, pid_end;            /* producer ids granted by the controller */
     bool pid_requesting;
     struct coord *coord;                  /* the group coordinator (broker_coordinator.c) */
+    const char *const *listener_names;    /* by net listener index (broker_set_listeners) */
+    int listener_count;
+    const char *inter_broker_listener;    /* the listener followers fetch from leaders on */
 };
 
 extern const struct broker_api broker_apis[];
@@ -114,6 +117,8 @@ int16_t broker_lead_error(struct broker *b, const struct broker_topic *t, int32_
 void broker_respond_begin(struct broker_req *req, struct kafka_writer *w);
 void broker_respond_end(struct broker_req *req, struct kafka_writer *w);
 
+/* The name of the listener the request came in on (NULL when unknown: the first endpoint). */
+const char *broker_req_listener(const struct broker_req *req);
 /* A copy of a Kafka string into the request arena, NUL-terminated. */
 char *broker_strdup(struct broker_req *req, struct kafka_str s);
 

@@ -149,14 +149,17 @@ int broker_handle_metadata(struct broker_req *req)
      * admin requests there, and the broker forwards them to the active controller) */
     resp.brokers_count = 0;
     resp.controller_id = -1;
+    const char *listener = broker_req_listener(req);
     for (int32_t i = 0; i < img->broker_count; i++) {
         const struct md_broker *br = &img->brokers[i];
-        if (br->fenced) continue;
+        /* a broker without the listener this client came in on is left out, as in Kafka */
+        const struct md_endpoint *ep = md_broker_endpoint(br, listener);
+        if (br->fenced || !ep) continue;
         struct kafka_metadata_response_broker *rb = &resp.brokers[resp.brokers_count++];
         kafka_metadata_response_broker_init(rb);
         rb->node_id = br->id;
-        rb->host = KSTR(br->host);
-        rb->port = br->port;
+        rb->host = KSTR(ep->host);
+        rb->port = ep->port;
         rb->rack = br->rack ? KSTR(br->rack) : KSTR_NULL;
         if (resp.controller_id < 0 || br->id == req->b->cfg.node_id) resp.controller_id = br->id;
     }

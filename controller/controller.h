@@ -99,10 +99,20 @@ struct md_topic {
     struct md_topic *hash_next;
 };
 
+/* One advertised listener of a broker (advertised.listeners, or listeners). */
+#define MD_ENDPOINTS_MAX 16
+struct md_endpoint {
+    char *name; /* the listener name: PLAINTEXT, INTERNAL, EXTERNAL, ... */
+    char *host;
+    int32_t port;
+};
+
 struct md_broker {
     int32_t id;
-    char *host; /* the broker's advertised client endpoint */
+    char *host; /* its first advertised endpoint (for logs) */
     int32_t port;
+    struct md_endpoint *endpoints; /* every broker listener, as registered */
+    int32_t endpoint_count;
     char *rack; /* NULL if none */
     int64_t epoch; /* the metadata offset of its registration */
     struct gr_uuid incarnation;
@@ -126,6 +136,9 @@ struct md_topic *md_image_topic(const struct md_image *img, const char *name, si
 struct md_topic *md_image_topic_by_id(const struct md_image *img, const struct gr_uuid *id);
 /* A registered broker, or NULL. */
 const struct md_broker *md_image_broker(const struct md_image *img, int32_t id);
+/* The endpoint of listener `name` (NULL: the first), or NULL when the broker has none by that
+ * name: Kafka then leaves the broker out of what it tells a client of that listener. */
+const struct md_endpoint *md_broker_endpoint(const struct md_broker *b, const char *name);
 /* A partition of a topic, or NULL. */
 const struct md_partition *md_topic_partition(const struct md_topic *t, int32_t id);
 /* Calls fn for every topic (order unspecified). */
@@ -207,8 +220,8 @@ struct md_client_config {
     const struct props *broker; /* effective node config, borrowed */
     int32_t node_id;
     struct gr_uuid cluster_id;
-    const char *host; /* the advertised client endpoint */
-    int32_t port;
+    const struct md_endpoint *endpoints; /* the advertised broker listeners (borrowed) */
+    int32_t endpoint_count;
     const struct controller_voter *voters;
     int n_voters;
 };

@@ -513,17 +513,22 @@ static void mdc_register(struct md_client *m)
     Gregor__Control__ControlFrame f = GREGOR__CONTROL__CONTROL_FRAME__INIT;
     Gregor__Control__BrokerRegistrationRequest rq =
         GREGOR__CONTROL__BROKER_REGISTRATION_REQUEST__INIT;
-    Gregor__Control__Listener l = GREGOR__CONTROL__LISTENER__INIT;
-    Gregor__Control__Listener *lp = &l;
-    l.name = "PLAINTEXT";
-    l.host = (char *)m->cfg.host;
-    l.port = (uint32_t)m->cfg.port;
-    l.security_protocol = "PLAINTEXT";
+    Gregor__Control__Listener ls[MD_ENDPOINTS_MAX];
+    Gregor__Control__Listener *lp[MD_ENDPOINTS_MAX];
+    int32_t n = GR_MIN(m->cfg.endpoint_count, MD_ENDPOINTS_MAX);
+    for (int32_t i = 0; i < n; i++) {
+        ls[i] = (Gregor__Control__Listener)GREGOR__CONTROL__LISTENER__INIT;
+        ls[i].name = m->cfg.endpoints[i].name;
+        ls[i].host = m->cfg.endpoints[i].host;
+        ls[i].port = (uint32_t)m->cfg.endpoints[i].port;
+        ls[i].security_protocol = "PLAINTEXT";
+        lp[i] = &ls[i];
+    }
     rq.broker_id = m->cfg.node_id;
     rq.incarnation_id.data = m->incarnation.b;
     rq.incarnation_id.len = 16;
-    rq.listeners = &lp;
-    rq.n_listeners = 1;
+    rq.listeners = lp;
+    rq.n_listeners = (size_t)n;
     rq.rack = (char *)cfg_get_str(m->cfg.broker, "broker.rack", "");
     rq.previous_broker_epoch = m->epoch;
     rq.cluster_id = m->st.image.cluster_id_str;

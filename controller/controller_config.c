@@ -46,7 +46,9 @@ const struct cfg_def cfg_broker_defs[] = {
     {"controller.listener.names", CFG_LIST, NULL, CFG_SCOPE_BROKER, NULL, 0,
      "Names of the listeners used by the controller."},
     {"inter.broker.listener.name", CFG_STRING, "PLAINTEXT", CFG_SCOPE_BROKER, NULL, 0,
-     "Listener used between brokers."},
+     "The listener followers fetch from leaders on (unset: the one named PLAINTEXT, else the "
+     "first broker listener). Every broker registers all its listeners; a client is answered "
+     "with the endpoints of the listener it came in on."},
     {"log.dirs", CFG_LIST, NULL, CFG_SCOPE_BROKER, NULL, 0, "Data directories (comma-separated)."},
     {"log.dir", CFG_STRING, "/tmp/kraft-combined-logs", CFG_SCOPE_BROKER, NULL, 0,
      "Data directory used when log.dirs is not set."},

@@ -37,10 +37,7 @@ void md_image_close(struct md_image *img)
         }
     }
     free(img->buckets);
-    for (int32_t i = 0; i < img->broker_count; i++) {
-        free(img->brokers[i].host);
-        free(img->brokers[i].rack);
-    }
+    for (int32_t i = 0; i < img->broker_count; i++) md_broker_clear(&img->brokers[i]);
     free(img->brokers);
     memset(img, 0, sizeof(*img));
 }
@@ -129,9 +126,51 @@ int md_topic_set_partition(struct md_topic *t, const struct md_partition *p)
     return 0;
 }
 
-struct md_broker *md_image_set_broker(struct md_image *img, int32_t id, const char *host,
-                                     int32_t port, const char *rack)
+void md_broker_clear(struct md_broker *b)
 {
+    for (int32_t i = 0; i < b->endpoint_count; i++) {
+        free(b->endpoints[i].name);
+        free(b->endpoints[i].host);
+    }
+    free(b->endpoints);
+    free(b->rack);
+    b->endpoints = NULL;
+    b->endpoint_count = 0;
+    b->rack = NULL;
+    b->host = NULL;
+}
+
+const struct md_endpoint *md_broker_endpoint(const struct md_broker *b, const char *name)
+{
+    if (!b || b->endpoint_count <= 0) return NULL;
+    if (!name) return &b->endpoints[0];
+    for (int32_t i = 0; i < b->endpoint_count; i++)
+        if (!strcmp(b->endpoints[i].name, name)) return &b->endpoints[i];
+    return NULL;
+}
+
+struct md_broker *md_image_set_broker(struct md_image *img, int32_t id,
+                                      const struct md_endpoint *eps, int32_t n, const char *rack)
+{
+    if (n < 1) return NULL;
+    struct md_endpoint *copy = calloc((size_t)n, sizeof(*copy));
+    bool ok = copy != NULL;
+    for (int32_t i = 0; ok && i < n; i++) {
+        copy[i].name = strdup(eps[i].name ? eps[i].name : "PLAINTEXT");
+        copy[i].host = strdup(eps[i].host ? eps[i].host : "");
+        copy[i].port = eps[i].port;
+        ok = copy[i].name && copy[i].host;
+    }
+    char *rack_copy = rack ? strdup(rack) : NULL;
+    if (!ok || (rack && !rack_copy)) {
+        for (int32_t i = 0; copy && i < n; i++) {
+            free(copy[i].name);
+            free(copy[i].host);
+        }
+        free(copy);
+        free(rack_copy);
+        return NULL;
+    }
     struct md_broker *b = (struct md_broker *)md_image_broker(img, id);
     if (!b) {
         struct md_broker *nb = realloc(img->brokers, sizeof(*nb) * (size_t)(img->broker_count + 1));
@@ -145,13 +184,14 @@ struct md_broker *md_image_set_broker(struct md_image *img, int32_t id, const ch
         b = &nb[at];
         memset(b, 0, sizeof(*b));
     }
-    free(b->host);
-    free(b->rack);
+    md_broker_clear(b);
     b->id = id;
-    b->host = strdup(host);
-    b->port = port;
-    b->rack = rack ? strdup(rack) : NULL;
-    return b->host ? b : NULL;
+    b->endpoints = copy;
+    b->endpoint_count = n;
+    b->host = copy[0].host;
+    b->port = copy[0].port;
+    b->rack = rack_copy;
+    return b;
 }
 
 const struct md_broker *md_image_broker(const struct md_image *img, int32_t id)

@@ -55,8 +55,11 @@ struct md_topic *md_image_add_topic(struct md_image *img, const char *name, size
                                     const struct gr_uuid *id);
 void md_image_remove_topic(struct md_image *img, struct md_topic *t);
 int md_topic_set_partition(struct md_topic *t, const struct md_partition *p);
-struct md_broker *md_image_set_broker(struct md_image *img, int32_t id, const char *host,
-                                     int32_t port, const char *rack);
+/* Adds or replaces broker id with copies of its endpoints (at least one) and rack. */
+struct md_broker *md_image_set_broker(struct md_image *img, int32_t id,
+                                      const struct md_endpoint *eps, int32_t n, const char *rack);
+/* Frees what a broker owns (endpoints, rack), not the struct. */
+void md_broker_clear(struct md_broker *b);
 void md_image_clear(struct md_image *img);
 
 /* A batch of metadata records being built: each record value is

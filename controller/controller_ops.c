@@ -35,8 +35,7 @@ void ctrl_op_free(struct ctrl_op *op)
     gbuf_close(&op->body);
     gbuf_close(&op->out);
     arena_close(&op->arena);
-    free(op->reg.host);
-    free(op->reg.rack);
+    md_broker_clear(&op->reg);
     free(op);
 }
 

@@ -130,14 +130,17 @@ void md_batch_add_register_broker(struct md_batch *b, const struct md_broker *br
     rec.broker_id = br->id;
     memcpy(rec.incarnation_id.b, br->incarnation.b, 16);
     rec.broker_epoch = br->epoch;
-    struct kafka_register_broker_record_broker_endpoint ep;
-    kafka_register_broker_record_broker_endpoint_init(&ep);
-    ep.name = KSTR("PLAINTEXT");
-    ep.host = KSTR(br->host);
-    ep.port = (uint16_t)br->port;
-    ep.security_protocol = 0;
-    rec.endpoints = &ep;
-    rec.endpoints_count = 1;
+    struct kafka_register_broker_record_broker_endpoint eps[MD_ENDPOINTS_MAX];
+    int32_t n = GR_MIN(br->endpoint_count, MD_ENDPOINTS_MAX);
+    for (int32_t i = 0; i < n; i++) {
+        kafka_register_broker_record_broker_endpoint_init(&eps[i]);
+        eps[i].name = KSTR(br->endpoints[i].name);
+        eps[i].host = KSTR(br->endpoints[i].host);
+        eps[i].port = (uint16_t)br->endpoints[i].port;
+        eps[i].security_protocol = 0; /* PLAINTEXT */
+    }
+    rec.endpoints = eps;
+    rec.endpoints_count = n;
     rec.rack = br->rack ? KSTR(br->rack) : KSTR_NULL;
     rec.fenced = br->fenced;
     md_batch_begin(b, MD_REC_REGISTER_BROKER, &w);

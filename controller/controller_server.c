@@ -231,9 +231,12 @@ static void rpc_register(struct controller *c, struct net_slot *slot, uint64_t c
     int16_t ec = KAFKA_ERR_NONE;
     if (rq->cluster_id && strcmp(rq->cluster_id, c->st.image.cluster_id_str))
         ec = KAFKA_ERR_INCONSISTENT_CLUSTER_ID;
-    else if (rq->broker_id < 0 || rq->n_listeners < 1 || !rq->listeners[0]->host ||
+    else if (rq->broker_id < 0 || rq->n_listeners < 1 || rq->n_listeners > MD_ENDPOINTS_MAX ||
              rq->incarnation_id.len != 16)
         ec = KAFKA_ERR_INVALID_REQUEST;
+    for (size_t i = 0; !ec && i < rq->n_listeners; i++)
+        if (!rq->listeners[i]->host || !rq->listeners[i]->name || rq->listeners[i]->port > 65535)
+            ec = KAFKA_ERR_INVALID_REQUEST;
     struct ctrl_op *op = ec ? NULL : ctrl_op_new(CTRL_OP_REGISTER);
     if (!op) {
         Gregor__Control__ControlFrame f = GREGOR__CONTROL__CONTROL_FRAME__INIT;
@@ -251,8 +254,15 @@ static void rpc_register(struct controller *c, struct net_slot *slot, uint64_t c
     op->correlation_id = corr;
     op->broker_id = rq->broker_id;
     op->reg.id = rq->broker_id;
-    op->reg.host = strdup(rq->listeners[0]->host);
-    op->reg.port = (int32_t)rq->listeners[0]->port;
+    op->reg.endpoints = calloc(rq->n_listeners, sizeof(*op->reg.endpoints));
+    for (size_t i = 0; op->reg.endpoints && i < rq->n_listeners; i++) {
+        op->reg.endpoints[i].name = strdup(rq->listeners[i]->name);
+        op->reg.endpoints[i].host = strdup(rq->listeners[i]->host);
+        op->reg.endpoints[i].port = (int32_t)rq->listeners[i]->port;
+        op->reg.endpoint_count = (int32_t)i + 1;
+    }
+    op->reg.host = op->reg.endpoint_count ? op->reg.endpoints[0].host : NULL;
+    op->reg.port = op->reg.endpoint_count ? op->reg.endpoints[0].port : -1;
     op->reg.rack = rq->rack && rq->rack[0] ? strdup(rq->rack) : NULL;
     memcpy(op->reg.incarnation.b, rq->incarnation_id.data, 16);
     ctrl_op_enqueue(c, op);

@@ -124,12 +124,18 @@ static int apply_register_broker(struct md_state *s, struct kafka_reader *r)
 {
     struct kafka_register_broker_record rec;
     if (kafka_register_broker_record_decode(r, 0, &rec)) return GR_ECORRUPT;
-    if (rec.endpoints_count < 1 || rec.endpoints[0].host.len < 0) return GR_ECORRUPT;
-    char host[256], rack[256];
-    strfmt(host, sizeof host, "%.*s", (int)rec.endpoints[0].host.len, rec.endpoints[0].host.ptr);
+    if (rec.endpoints_count < 1 || rec.endpoints_count > MD_ENDPOINTS_MAX) return GR_ECORRUPT;
+    char names[MD_ENDPOINTS_MAX][256], hosts[MD_ENDPOINTS_MAX][256], rack[256];
+    struct md_endpoint eps[MD_ENDPOINTS_MAX];
+    for (int32_t i = 0; i < rec.endpoints_count; i++) {
+        const struct kafka_register_broker_record_broker_endpoint *e = &rec.endpoints[i];
+        if (e->host.len < 0 || e->name.len < 0) return GR_ECORRUPT;
+        strfmt(names[i], sizeof names[i], "%.*s", (int)e->name.len, e->name.ptr);
+        strfmt(hosts[i], sizeof hosts[i], "%.*s", (int)e->host.len, e->host.ptr);
+        eps[i] = (struct md_endpoint){names[i], hosts[i], e->port};
+    }
     if (rec.rack.len >= 0) strfmt(rack, sizeof rack, "%.*s", (int)rec.rack.len, rec.rack.ptr);
-    struct md_broker *b = md_image_set_broker(&s->image, rec.broker_id, host,
-                                              rec.endpoints[0].port,
+    struct md_broker *b = md_image_set_broker(&s->image, rec.broker_id, eps, rec.endpoints_count,
                                               rec.rack.len >= 0 ? rack : NULL);
     if (!b) return GR_ENOMEM;
     b->epoch = rec.broker_epoch;

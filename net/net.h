@@ -62,6 +62,8 @@ void net_slot_done_silent(struct net_slot *slot);
 struct net_conn *net_slot_conn(struct net_slot *slot);
 /* A short "host:port" of the peer, for logs. */
 const char *net_conn_peer(const struct net_conn *c);
+/* The listener that accepted the connection: 0 for the first net_server_listen, and so on. */
+int net_conn_listener(const struct net_conn *c);
 /* Requests that the connection close once the responses already completed are written. */
 void net_conn_close_after_flush(struct net_conn *c);
 

@@ -45,6 +45,7 @@ struct net_conn {
     bool closing;       /* close when the queue has drained */
     bool dead;          /* closed; freed when no callback is running */
     int in_callback;
+    int listener; /* which of the server's listeners accepted it, in net_server_listen order */
     char peer[64];
 };
 
@@ -144,6 +145,11 @@ void net_slot_done_silent(struct net_slot *slot)
 const char *net_conn_peer(const struct net_conn *c)
 {
     return c->peer;
+}
+
+int net_conn_listener(const struct net_conn *c)
+{
+    return c->listener;
 }
 
 static bool conn_over_limits(const struct net_conn *c)
@@ -365,6 +371,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
         }
         c->server = s;
         c->fd = fd;
+        for (int k = 0; k < s->listener_count; k++)
+            if (s->listen_fds[k] == lfd) c->listener = k;
         gbuf_init(&c->in);
         char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,

@@ -33,6 +33,11 @@ struct node {
     struct net_server *ctrl_srv;  /* the control plane (controller role) */
     struct event *ev_sigint, *ev_sigterm, *ev_tick, *ev_stop;
     bool stopping;
+    /* the broker listeners in the order the client server listens on them, as advertised */
+    struct node_listener adv[NODE_LISTENERS_MAX];
+    struct md_endpoint endpoints[NODE_LISTENERS_MAX];
+    const char *listener_names[NODE_LISTENERS_MAX];
+    int n_endpoints;
 };
 
 int node_parse_listeners(const char *spec, struct node_listener *out, int max, char *err,
@@ -238,9 +243,9 @@ static void listener_protocol(const char *map, const char *name, char *out, size
 }
 
 /* Binds the listeners: the controller listener(s) (controller.listener.names) on the control
- * plane server, the others on the Kafka one, and finds the broker endpoint to advertise. */
-static int node_bind(struct node *n, const char **adv_host, int *adv_port, char *err,
-                     size_t err_len)
+ * plane server, the others on the Kafka one, and records each broker listener's advertised
+ * endpoint (advertised.listeners by name, else the bound address) in n->endpoints. */
+static int node_bind(struct node *n, char *err, size_t err_len)
 {
     struct node_listener ls[NODE_LISTENERS_MAX], adv[NODE_LISTENERS_MAX];
     int nl = node_parse_listeners(cfg_get_str(&n->cfg, "listeners", ""), ls, NODE_LISTENERS_MAX,
@@ -253,8 +258,6 @@ static int node_bind(struct node *n, const char **adv_host, int *adv_port, char 
     const char *adv_spec = props_get(&n->cfg, "advertised.listeners");
     int na = adv_spec ? node_parse_listeners(adv_spec, adv, NODE_LISTENERS_MAX, err, err_len) : 0;
     if (na < 0) return GR_EINVAL;
-    static char host_buf[256];
-    *adv_port = -1;
     const char *map = cfg_get_str(&n->cfg, "listener.security.protocol.map", "");
     for (int i = 0; i < nl; i++) {
         char proto[32];
@@ -288,25 +291,35 @@ static int node_bind(struct node *n, const char **adv_host, int *adv_port, char 
         if (rc) return rc;
         LOG_INFO("node", "listening on %s://%s:%d%s", ls[i].name, ls[i].host, bound,
                  is_ctrl ? " (controller)" : "");
-        if (is_ctrl || *adv_port >= 0) continue;
+        if (is_ctrl) continue;
         const struct node_listener *a = &ls[i];
         for (int k = 0; k < na; k++)
             if (!strcmp(adv[k].name, ls[i].name)) a = &adv[k];
-        strfmt(host_buf, sizeof host_buf, "%s", a->host);
-        if (!host_buf[0] || !strcmp(host_buf, "0.0.0.0") || !strcmp(host_buf, "::"))
-            gethostname(host_buf, sizeof host_buf);
-        *adv_port = a == &ls[i] ? bound : a->port;
+        struct node_listener *e = &n->adv[n->n_endpoints];
+        *e = *a;
+        if (!e->host[0] || !strcmp(e->host, "0.0.0.0") || !strcmp(e->host, "::"))
+            gethostname(e->host, sizeof e->host);
+        e->port = a == &ls[i] ? bound : a->port;
+        n->endpoints[n->n_endpoints] = (struct md_endpoint){e->name, e->host, e->port};
+        n->listener_names[n->n_endpoints++] = e->name;
     }
     if (n->is_controller && !have_ctrl) {
         strfmt(err, err_len, "a controller needs a listener named in controller.listener.names"
                "=%s (e.g. CONTROLLER://:9093 in listeners)", ctrl_names);
         return GR_EINVAL;
     }
-    if (n->is_broker && *adv_port < 0) {
+    if (n->is_broker && n->n_endpoints == 0) {
         strfmt(err, err_len, "listeners has no broker (non-controller) listener");
         return GR_EINVAL;
     }
-    *adv_host = host_buf;
+    const char *ibl = props_get(&n->cfg, "inter.broker.listener.name");
+    bool found = !ibl || !n->is_broker;
+    for (int i = 0; !found && i < n->n_endpoints; i++) found = !strcmp(ibl, n->adv[i].name);
+    if (!found) {
+        strfmt(err, err_len, "inter.broker.listener.name=%s is not one of the broker listeners "
+               "in listeners", ibl);
+        return GR_EINVAL;
+    }
     return 0;
 }
 
@@ -358,13 +371,12 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
         n->clients = net_server_new(n->base, &nc, broker_on_frame, n->broker);
         net_server_set_accepting(n->clients, false); /* until the controller unfences us */
     }
-    const char *adv_host = NULL;
-    int adv_port = -1;
-    rc = node_bind(n, &adv_host, &adv_port, err, err_len);
+    rc = node_bind(n, err, err_len);
     if (rc) goto fail;
     if (n->is_broker) {
-        struct md_client_config mc = {&n->cfg, n->node_id, cluster_id, adv_host, adv_port,
-                                      n->voters, n->n_voters};
+        broker_set_listeners(n->broker, n->listener_names, n->n_endpoints);
+        struct md_client_config mc = {&n->cfg,      n->node_id,     cluster_id, n->endpoints,
+                                      n->n_endpoints, n->voters, n->n_voters};
         struct controller_listener cl = broker_controller_listener(n->broker);
         rc = md_client_new(n->base, &mc, &cl, node_on_ready, n, &n->mdc);
         if (rc) {
@@ -378,10 +390,15 @@ int node_start(const char *config_path, char **overrides, int n_overrides, struc
     }
     char cid[23];
     gr_uuid_to_base64(&cluster_id, cid);
-    if (n->is_broker)
-        LOG_INFO("node", "Gregor node %d started (cluster %s, roles %s), advertising %s:%d; "
+    if (n->is_broker) {
+        char adv[512] = "";
+        for (int i = 0; i < n->n_endpoints; i++)
+            strfmt(adv + strlen(adv), sizeof adv - strlen(adv), "%s%s://%s:%d", i ? "," : "",
+                   n->adv[i].name, n->adv[i].host, n->adv[i].port);
+        LOG_INFO("node", "Gregor node %d started (cluster %s, roles %s), advertising %s; "
                  "waiting for the controller to unfence it", n->node_id, cid,
-                 n->is_controller ? "broker,controller" : "broker", adv_host, adv_port);
+                 n->is_controller ? "broker,controller" : "broker", adv);
+    }
     else
         LOG_INFO("node", "Gregor node %d started (cluster %s, roles controller)", n->node_id,
                  cid);

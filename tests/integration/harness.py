@@ -419,6 +419,7 @@ class ClusterNode(_Process):
         self.is_controller = "controller" in roles
         self.port = cluster._port() if self.is_broker else None
         self.cport = cluster._port() if self.is_controller else None
+        self.eport = cluster._port() if self.is_broker and cluster.external else None
         self.dir = os.path.join(cluster.dir, f"node-{node_id}")
         os.makedirs(self.dir)
         self.data = os.path.join(self.dir, "data")
@@ -442,8 +443,13 @@ class ClusterNode(_Process):
 
     def write_conf(self):
         listeners = []
+        advertised = []
         if self.is_broker:
             listeners.append(f"PLAINTEXT://127.0.0.1:{self.port}")
+            advertised.append(f"PLAINTEXT://127.0.0.1:{self.port}")
+        if self.eport:
+            listeners.append(f"EXTERNAL://127.0.0.1:{self.eport}")
+            advertised.append(f"EXTERNAL://localhost:{self.eport}")
         if self.is_controller:
             listeners.append(f"CONTROLLER://127.0.0.1:{self.cport}")
         props = {
@@ -451,11 +457,11 @@ class ClusterNode(_Process):
             "node.id": str(self.node_id),
             "controller.quorum.voters": self.cluster.voters,
             "listeners": ",".join(listeners),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}" if self.is_broker
-            else None,
+            "advertised.listeners": ",".join(advertised) or None,
             "inter.broker.listener.name": "PLAINTEXT" if self.is_broker else None,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map":
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
             "log.dirs": self.data,
             "num.partitions": "1",
             "default.replication.factor": "1",
@@ -496,7 +502,11 @@ class Cluster:
     Nothing runs until start()."""
 
     def __init__(self, controllers=3, brokers=3, combined=0, overrides=None,
-                 controller_overrides=None, broker_overrides=None, combined_overrides=None):
+                 controller_overrides=None, broker_overrides=None, combined_overrides=None,
+                 external=False):
+        # external: each broker also gets an EXTERNAL listener on its own port, advertised as
+        # localhost:eport (PLAINTEXT stays the inter-broker one, advertised as 127.0.0.1)
+        self.external = external
         self.dir = tempfile.mkdtemp(prefix="gregor-cluster-")
         _dirs.append(self.dir)
         self.overrides = dict(overrides or {})

@@ -411,3 +411,42 @@ def test_local_cluster_script_start_status_stop():
 
     r = run("status")
     assert r.returncode == 3 and r.stdout.count("stopped") == 6, (r.stdout, r.stderr)
+
+
+def test_brokers_answer_with_the_endpoints_of_the_listener_a_client_came_in_on():
+    """Two broker listeners (PLAINTEXT for the cluster, EXTERNAL for clients, advertised under
+    another name): Metadata and FindCoordinator through each listener name that listener's
+    endpoints, replication runs on inter.broker.listener.name, and clients that only know the
+    external addresses produce, consume in a group and commit through them."""
+    from confluent_kafka import Consumer, Producer
+    c = Cluster(controllers=1, brokers=3, external=True,
+                overrides={"group.initial.rebalance.delay.ms": "0",
+                           "offsets.topic.num.partitions": "3"}).start()
+    b4 = c.node(4)
+    internal = harness.metadata(b4.bootstrap)["brokers"]
+    external = harness.metadata(f"127.0.0.1:{b4.eport}")["brokers"]
+    assert {i: (h, p) for i, (h, p, _) in internal.items()} == \
+        {n.node_id: ("127.0.0.1", n.port) for n in c.brokers}, internal
+    assert {i: (h, p) for i, (h, p, _) in external.items()} == \
+        {n.node_id: ("localhost", n.eport) for n in c.brokers}, external
+    ext = ",".join(f"localhost:{n.eport}" for n in c.brokers)
+    gregor("topics", "--bootstrap-server", ext, "--create", "--topic", "x", "--partitions", "3",
+           "--replication-factor", "3", "--config", "min.insync.replicas=3")
+    c.wait_isr_full("x", 3, timeout=30)
+    p = Producer({"bootstrap.servers": ext, "acks": "all"})
+    for i in range(300):
+        p.produce("x", value=str(i).encode(), partition=i % 3)
+    assert p.flush(30) == 0  # acks=all with min.insync.replicas=3: followers fetched
+    cons = Consumer({"bootstrap.servers": ext, "group.id": "ext", "auto.offset.reset": "earliest",
+                     "enable.auto.commit": False})
+    cons.subscribe(["x"])
+    got = 0
+    deadline = time.time() + 30
+    while got < 300 and time.time() < deadline:
+        m = cons.poll(0.2)
+        if m is not None and not m.error():
+            got += 1
+    assert got == 300, got
+    cons.commit(asynchronous=False)
+    cons.close()
+    c.stop()

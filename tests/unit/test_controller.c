@@ -114,8 +114,11 @@ static void on_grown(void *arg, const struct md_topic *t)
 
 static void add_broker(struct md_batch *b, int32_t id, const char *rack, bool fenced)
 {
-    struct md_broker br = {.id = id, .host = "127.0.0.1", .port = 9000 + id,
-                           .rack = (char *)rack, .epoch = 100 + id, .fenced = fenced};
+    struct md_endpoint eps[2] = {{"INTERNAL", "127.0.0.1", 9000 + id},
+                                 {"EXTERNAL", "10.0.0.1", 19000 + id}};
+    struct md_broker br = {.id = id, .host = "127.0.0.1", .port = 9000 + id, .endpoints = eps,
+                           .endpoint_count = 2, .rack = (char *)rack, .epoch = 100 + id,
+                           .fenced = fenced};
     md_batch_add_register_broker(b, &br);
 }
 
@@ -159,6 +162,13 @@ START_TEST(test_state_apply_and_snapshot)
     ck_assert(md_image_broker(&a.image, 2)->fenced);
     ck_assert_int_eq(md_image_broker(&a.image, 1)->epoch, 101);
     ck_assert_str_eq(md_image_broker(&a.image, 1)->rack, "r1");
+    /* every listener's endpoint, found by name; the first is the default */
+    const struct md_broker *b1 = md_image_broker(&a.image, 1);
+    ck_assert_int_eq(b1->endpoint_count, 2);
+    ck_assert_int_eq(md_broker_endpoint(b1, "EXTERNAL")->port, 19001);
+    ck_assert_str_eq(md_broker_endpoint(b1, "EXTERNAL")->host, "10.0.0.1");
+    ck_assert_int_eq(md_broker_endpoint(b1, NULL)->port, 9001);
+    ck_assert_ptr_null(md_broker_endpoint(b1, "PLAINTEXT"));
 
     /* a fence/unfence with a stale epoch is ignored; the right one applies */
     md_batch_init(&batch);
@@ -178,6 +188,7 @@ START_TEST(test_state_apply_and_snapshot)
     ck_assert_int_eq(created, 2);
     ck_assert_int_eq(b.image.applied_offset, 6);
     ck_assert_int_eq(b.image.topic_count, 2);
+    ck_assert_int_eq(md_broker_endpoint(md_image_broker(&b.image, 2), "EXTERNAL")->port, 19002);
     const struct md_topic *bt = md_image_topic(&b.image, "t1", 2);
     ck_assert_ptr_nonnull(bt);
     ck_assert_int_eq(bt->partition_count, 1);
