@@ -373,3 +373,110 @@ def test_offsets_of_a_group_without_members_expire_after_offsets_retention_minut
     n.start()
     assert committed(n.bootstrap, "old", "t", 2) == {0: -1001, 1: 6}
     n.stop()
+
+
+def _uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _cstr(s):  # compact string
+    b = s.encode()
+    return _uvarint(len(b) + 1) + b
+
+
+def _flex_request(addr, api_key, version, body):
+    """A flexible-version request (header v2: client id, then an empty tag block); returns the
+    response body after the correlation id and its header's tag block."""
+    hdr = struct.pack(">hhih", api_key, version, 7, 2) + b"it" + b"\x00"
+    payload = hdr + body
+    host, port = addr.rsplit(":", 1)
+    import socket
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(payload)) + payload)
+        resp = harness.recv_frame(s, timeout=10)
+    assert resp is not None and struct.unpack(">i", resp[:4])[0] == 7
+    assert resp[4] == 0  # response header v1: no tags
+    return resp[5:]
+
+
+class _FlexReader:
+    def __init__(self, data):
+        self.d, self.o = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.o)
+        self.o += struct.calcsize(fmt)
+        return v[0]
+
+    def uvarint(self):
+        n = shift = 0
+        while True:
+            b = self.d[self.o]
+            self.o += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    def cstr(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        v = self.d[self.o:self.o + n].decode()
+        self.o += n
+        return v
+
+    def tags(self):
+        assert self.uvarint() == 0
+
+
+@quick
+def test_batched_find_coordinator_v4_and_multi_group_offset_fetch_v8():
+    n = Node(FAST_GROUPS).start()
+    gregor("topics", "--bootstrap-server", n.bootstrap, "--create", "--topic", "t",
+           "--partitions", "2")
+    committed(n.bootstrap, "a", "t", 2)  # creates __consumer_offsets, waits for it
+    assert offset_commit_v1(n.bootstrap, "a", "t", 1, 42, int(time.time() * 1000)) == 0
+    # FindCoordinator v4: key type 0, two keys; each answered on its own
+    body = b"\x00" + _uvarint(3) + _cstr("a") + _cstr("b") + b"\x00"
+    r = _FlexReader(_flex_request(n.bootstrap, 10, 4, body))
+    r.take(">i")  # throttle
+    got = {}
+    for _ in range(r.uvarint() - 1):
+        key, node, host, port, err = r.cstr(), r.take(">i"), r.cstr(), r.take(">i"), r.take(">h")
+        r.cstr()
+        r.tags()
+        got[key] = (node, host, port, err)
+    assert got == {"a": (1, "127.0.0.1", n.port, 0), "b": (1, "127.0.0.1", n.port, 0)}, got
+    # OffsetFetch v8: two groups, one with offsets; partition 0 of "a" has none (-1)
+    topics = _uvarint(2) + _cstr("t") + _uvarint(3) + struct.pack(">ii", 0, 1) + b"\x00"
+    body = (_uvarint(3) + _cstr("a") + topics + b"\x00" + _cstr("b") + topics + b"\x00" +
+            b"\x00" + b"\x00")  # require_stable false, tags
+    r = _FlexReader(_flex_request(n.bootstrap, 9, 8, body))
+    r.take(">i")
+    res = {}
+    for _ in range(r.uvarint() - 1):
+        gid = r.cstr()
+        offs = {}
+        for _ in range(r.uvarint() - 1):
+            r.cstr()
+            for _ in range(r.uvarint() - 1):
+                p, off = r.take(">i"), r.take(">q")
+                r.take(">i")
+                r.cstr()
+                assert r.take(">h") == 0
+                r.tags()
+                offs[p] = off
+            r.tags()
+        assert r.take(">h") == 0
+        r.tags()
+        res[gid] = offs
+    assert res == {"a": {0: -1, 1: 42}, "b": {0: -1, 1: -1}}, res
+    n.stop()
