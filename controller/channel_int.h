@@ -12,7 +12,9 @@
  * ctl_channel_set_target() moves it (a leader hint from a NOT_CONTROLLER answer).  When the
  * connection to the target fails, closes, or does not connect within the connect timeout, every
  * call outstanding on it fails with GR_EIO and the target advances to the next endpoint
- * (round-robin); the next call connects there.  Reconnects are lazy (on the next call), and a
+ * (round-robin); the next call connects there.  So does a call of CTL_CHANNEL_SILENT_MS or more
+ * that the target leaves unanswered (a controller cut off by the network: no error, no EOF);
+ * shorter calls may time out without that (they carry a client's short deadline).  Reconnects are lazy (on the next call), and a
  * failed endpoint is not retried sooner than CTL_CHANNEL_RETRY_MS after its failure (calls made
  * meanwhile to an endpoint in that state fail at once, asynchronously, with GR_EIO and advance
  * the target).
@@ -33,6 +35,7 @@ struct event_base;
 #define CTL_CHANNEL_ENDPOINTS_MAX 16
 #define CTL_CHANNEL_CONNECT_TIMEOUT_MS 2000
 #define CTL_CHANNEL_RETRY_MS 200
+#define CTL_CHANNEL_SILENT_MS 1000
 #define CTL_CHANNEL_FRAME_BYTES_MAX ((size_t)256 << 20)
 
 struct ctl_endpoint {

@@ -59,6 +59,7 @@ struct ctl_call {
     uint64_t correlation_id;
     int ep;                   /* index into ch->eps */
     int err;                  /* in the done queue: what the callback gets */
+    int64_t timeout_ms;
     struct event *ev_timeout; /* pending calls only */
     ctl_channel_cb cb;
     void *arg;
@@ -176,10 +177,26 @@ static void call_finish(struct ctl_channel *ch, struct ctl_call *c, int err,
     call_deliver(c, err, resp);
 }
 
+static void ep_fail(struct ctl_channel *ch, struct ctl_ep *ep, const char *reason);
+
 static void call_on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct ctl_call *c = arg;
-    call_finish(c->ch, c, GR_ETIMEDOUT, NULL);
+    struct ctl_channel *ch = c->ch;
+    struct ctl_ep *ep = &ch->eps[c->ep];
+    if (c->ep == ch->target && !ep_idle(ep) && c->timeout_ms >= CTL_CHANNEL_SILENT_MS) {
+        /* The target let a call of CTL_CHANNEL_SILENT_MS or more go unanswered: a controller
+         * cut off by the network sends neither an error nor an EOF, so silence is the only
+         * sign.  Its connection goes and the next controller is tried; a live one that does
+         * not lead answers NOT_CONTROLLER with the leader to go to. */
+        char why[96];
+        strfmt(why, sizeof why, "no answer within %lld ms", (long long)c->timeout_ms);
+        call_unlink(ch, c);
+        ep_fail(ch, ep, why);
+        call_deliver(c, GR_ETIMEDOUT, NULL);
+        return;
+    }
+    call_finish(ch, c, GR_ETIMEDOUT, NULL);
 }
 
 /* Delivers the calls queued so far.  Calls a callback queues (a call to a barred endpoint) wait
@@ -374,6 +391,7 @@ int ctl_channel_call(struct ctl_channel *ch, Gregor__Control__ControlFrame *f, i
     c->cb = cb;
     c->arg = arg;
     c->ep = ch->target;
+    c->timeout_ms = timeout_ms;
     c->correlation_id = ch->next_correlation_id++;
     f->correlation_id = c->correlation_id;
     struct ctl_ep *ep = &ch->eps[ch->target];

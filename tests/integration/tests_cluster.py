@@ -450,3 +450,33 @@ def test_brokers_answer_with_the_endpoints_of_the_listener_a_client_came_in_on()
     cons.commit(asynchronous=False)
     cons.close()
     c.stop()
+
+
+def test_brokers_leave_an_active_controller_that_stops_answering_and_stay_unfenced():
+    """SIGSTOP of the active controller: its connections stay open but nothing answers (as with
+    a network cut, no error and no EOF reach the brokers).  The other voters elect a leader;
+    the brokers give up on the silent one after CTL_CHANNEL_SILENT_MS, find the new leader and
+    keep heartbeating, so none is fenced; topics can be created; after SIGCONT the old leader
+    rejoins as a follower."""
+    c = Cluster(controllers=3, brokers=3).start()
+    leader, st = c.wait_leader()
+    c.wait_ready()
+    leader.send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        new_leader, _ = c.wait_leader(timeout=20, other_than=leader.node_id,
+                                      epoch_above=st["LeaderEpoch"])
+        t_create = create_until_ok(c, "during", deadline=t0 + 20)
+        # three broker sessions (3 s each) later every broker is still registered and unfenced
+        while time.time() < t0 + 10:
+            time.sleep(0.5)
+        assert c.broker_ids() == {4, 5, 6}, c.broker_ids()
+        for b in c.brokers:
+            assert "fencing broker" not in new_leader.log(), new_leader.log()[-3000:]
+        print(f"  new active controller {new_leader.node_id}; a topic created "
+              f"{t_create - t0:.1f}s after the SIGSTOP; no broker fenced", flush=True)
+    finally:
+        leader.proc.send_signal(signal.SIGCONT)
+    row, _ = c.wait_caught_up(leader, timeout=30)
+    assert row["Status"] == "Follower", row
+    c.stop()

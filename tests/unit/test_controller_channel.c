@@ -404,6 +404,35 @@ START_TEST(test_silent_server_times_out)
 }
 END_TEST
 
+/* A target that leaves a call of CTL_CHANNEL_SILENT_MS unanswered (a controller cut off by the
+ * network: no error, no EOF) is given up: the call times out, the target moves on, and the next
+ * call is answered by the next controller. */
+START_TEST(test_a_silent_target_is_given_up_after_a_long_call)
+{
+    struct event_base *base = event_base_new();
+    struct tsrv mute, live;
+    srv_start(&mute, base, 8, SRV_SILENT);
+    srv_start(&live, base, 9, SRV_ANSWER);
+    struct ctl_endpoint eps[] = {endpoint(8, mute.port), endpoint(9, live.port)};
+    static struct trec r;
+    memset(&r, 0, sizeof r);
+    r.ch = ctl_channel_new(base, eps, 2);
+    call(&r, CTL_CHANNEL_SILENT_MS);
+    ck_assert(wait_count(base, &r.n_done, 1));
+    ck_assert_int_eq(r.calls[0].err, GR_ETIMEDOUT);
+    ck_assert_int_eq(ctl_channel_target(r.ch), 9);
+    call(&r, 5000);
+    ck_assert(wait_count(base, &r.n_done, 2));
+    ck_assert_int_eq(r.calls[1].err, 0);
+    ck_assert_int_eq(live.n_frames, 1);
+    assert_each_once(&r);
+    ctl_channel_free(r.ch);
+    srv_stop(&mute);
+    srv_stop(&live);
+    event_base_free(base);
+}
+END_TEST
+
 /* Inside the first failure: back to the endpoint that just failed.  It is barred (or, on a very
  * slow machine, refused again): either way the call fails with GR_EIO and the target moves. */
 static void then_retry_failed(struct tcall *c)
@@ -672,6 +701,7 @@ int main(void)
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_pipelined_out_of_order);
     tcase_add_test(tc, test_timeout_and_late_answer);
+    tcase_add_test(tc, test_a_silent_target_is_given_up_after_a_long_call);
     tcase_add_test(tc, test_silent_server_times_out);
     tcase_add_test(tc, test_closed_port_then_next_endpoint);
     tcase_add_test(tc, test_undecodable_answer);
