@@ -186,3 +186,77 @@ format:
 
 clean:
 	rm -rf build build-san build-fuzz bin
+
+# ---------------------------------------------------------------------------- containers
+# A 6-node cluster in containers (docker-compose.yml: controllers 1-3, brokers 4-6, external
+# listeners on 127.0.0.1:19092/29092/39092) and its failure drill (deploy/drill.sh).  No image
+# registry is needed: the base image is a Debian 12 root filesystem made with debootstrap from
+# the apt mirror (deploy/base-image.sh).  BASE=debian:bookworm-slim takes the ordinary route
+# where a registry can be reached.
+COMPOSE        ?= docker-compose
+BASE           ?= gregor/debian:bookworm-local
+IMAGE          ?= gregor:local
+ROUNDS         ?= 20
+UP_TIMEOUT_S   ?= 240
+DOCKER_PKGS    := docker.io docker-compose
+.PHONY: docker-deps cluster-image cluster-up cluster-down drill
+
+docker-deps:
+	@missing=""; for p in $(DOCKER_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	if [ -n "$$missing" ]; then \
+	  echo "docker-deps: installing$$missing"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	if ! docker info >/dev/null 2>&1; then \
+	  echo "docker-deps: starting dockerd (log: /var/log/dockerd.log)"; \
+	  $$SUDO sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &'; \
+	  i=0; until docker info >/dev/null 2>&1; do \
+	    i=$$((i + 1)); \
+	    if [ $$i -ge 60 ]; then \
+	      echo "docker-deps: dockerd did not come up in 60 s; the end of /var/log/dockerd.log:" >&2; \
+	      tail -n 20 /var/log/dockerd.log >&2; exit 1; \
+	    fi; sleep 1; \
+	  done; \
+	  echo "docker-deps: dockerd is up"; \
+	fi
+
+cluster-image: docker-deps
+	@start=$$(date +%s); \
+	BASE=$(BASE) deploy/base-image.sh && \
+	docker build -f deploy/Dockerfile --build-arg BASE=$(BASE) -t $(IMAGE) . && \
+	echo "cluster-image: $(IMAGE) built in $$(( $$(date +%s) - start )) s," \
+	  "$$(docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "%.1f MB", $$1 / 1e6}')"
+
+cluster-up: docker-deps cluster-image
+	@start=$$(date +%s); \
+	GREGOR_IMAGE=$(IMAGE) $(COMPOSE) up -d || exit 1; \
+	deadline=$$(( start + $(UP_TIMEOUT_S) )); last=""; \
+	while :; do \
+	  ids=$$($(COMPOSE) ps -q); \
+	  states=$$([ -n "$$ids" ] && docker inspect -f \
+	    '{{.Name}}={{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
+	    $$ids | sed 's,^/,,' | sort | tr '\n' ' '); \
+	  n=$$(echo "$$states" | tr ' ' '\n' | grep -c '=healthy$$'); \
+	  if [ "$$states" != "$$last" ]; then \
+	    echo "cluster-up: $$(( $$(date +%s) - start )) s: $$n/6 healthy: $$states"; last=$$states; \
+	  fi; \
+	  [ "$$n" = 6 ] && break; \
+	  if echo "$$states" | grep -Eq '=(exited|dead|unhealthy)( |$$)' || \
+	     [ $$(date +%s) -ge $$deadline ]; then \
+	    echo "cluster-up: not all six nodes healthy (see '$(COMPOSE) logs SERVICE'):" >&2; \
+	    $(COMPOSE) ps >&2; exit 1; \
+	  fi; \
+	  sleep 1; \
+	done; \
+	echo "cluster-up: 6/6 healthy in $$(( $$(date +%s) - start )) s;" \
+	  "bootstrap servers 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+
+cluster-down:
+	$(COMPOSE) down -v
+
+drill: cluster-up
+	ROUNDS=$(ROUNDS) COMPOSE="$(COMPOSE)" deploy/drill.sh
