@@ -199,7 +199,7 @@ IMAGE          ?= gregor:local
 ROUNDS         ?= 20
 UP_TIMEOUT_S   ?= 240
 DOCKER_PKGS    := docker.io docker-compose
-.PHONY: docker-deps cluster-image cluster-up cluster-down drill
+.PHONY: docker-deps cluster-image cluster-up cluster-down drill drill-local
 
 docker-deps:
 	@missing=""; for p in $(DOCKER_PKGS); do \
@@ -260,3 +260,8 @@ cluster-down:
 
 drill: cluster-up
 	ROUNDS=$(ROUNDS) COMPOSE="$(COMPOSE)" deploy/drill.sh
+
+# The same drill on a loopback process cluster (3 controllers + 3 brokers on 127.0.0.1, no
+# containers): kill -9 instead of docker kill.  CI runs it on every change.
+drill-local: all
+	LOCAL=1 ROUNDS=$(ROUNDS) $(PYTHON) deploy/drill.py

@@ -58,6 +58,10 @@ def env(name, default):
 
 
 ROUNDS = env("ROUNDS", 20)
+# LOCAL=1: the same drill on a loopback process cluster (3 controllers + 3 brokers started by
+# the integration harness, tests/integration/harness.py) instead of the containers: kill -9 and
+# restart of the processes; no network cut.  CI runs it on every change.
+LOCAL = env("LOCAL", "0") not in ("", "0", "false", "no")
 KILL = env("KILL", "broker")
 CUT = env("CUT", "0") not in ("", "0", "false", "no")
 RATE = env("RATE", 500)
@@ -418,6 +422,74 @@ def read_log(hws, timeout=180):
     return got
 
 
+class LocalCluster(Cluster):
+    """The Cluster interface over loopback processes: services are the harness's nodes."""
+
+    def __init__(self):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        sys.path.insert(0, os.path.join(root, "tests", "integration"))
+        import harness
+        self.harness = harness
+        self.c = harness.Cluster(controllers=3, brokers=3, overrides={
+            "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "6",
+            "broker.session.timeout.ms": "6000", "broker.heartbeat.interval.ms": "1000"})
+        self.c.start()
+        self.node = {svc: self.c.node(n) for svc, n in list(CONTROLLERS.items()) +
+                     list(BROKERS.items())}
+        self.cid = dict(self.node)
+        global BOOTSTRAP
+        BOOTSTRAP = ",".join(self.node[s].bootstrap for s in BROKERS)
+
+    def close(self):
+        self.c.stop()
+        self.harness.cleanup_all()
+
+    def state(self, svc):
+        return "running healthy" if self.node[svc].alive() else "exited "
+
+    def wait_healthy(self, svc, timeout=HEALTH_TIMEOUT_S):
+        n = self.node[svc]
+        if n.is_broker:
+            self.c.wait_ready(brokers=[n], timeout=timeout)
+        elif not n.alive():
+            raise DrillError(f"{svc} exited:\n{n.log()[-2000:]}")
+
+    def kill(self, svc):
+        self.node[svc].kill9()
+
+    def start(self, svc):
+        self.node[svc].start()
+
+    def networks(self, svc):
+        raise DrillError("CUT=1 needs the container cluster (LOCAL=1 has no network to cut)")
+
+    def quorum_status(self, via):
+        out = run([self.harness.GREGOR, "metadata-quorum", "--bootstrap-server",
+                   self.node[via].bootstrap, "describe", "--status"], timeout=40)
+        return dict(re.findall(r"^(\w+):\s+(.*?)\s*$", out, re.M))
+
+    def quorum_replication(self, via):
+        out = run([self.harness.GREGOR, "metadata-quorum", "--bootstrap-server",
+                   self.node[via].bootstrap, "describe", "--replication"], timeout=40)
+        rows = []
+        for line in out.splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 6 and f[0].isdigit():
+                rows.append((int(f[0]), int(f[1]), int(f[2]), f[5]))
+        return rows
+
+    def exec(self, svc, *cmd, binary=False, timeout=60):
+        if cmd[:1] == ("tar",):  # partition_logs: the segment files, from the node's log dir
+            args = list(cmd)
+            args[args.index("-C") + 1] = self.node[svc].data
+            r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=timeout)
+            if r.returncode:
+                raise DrillError(f"tar of {svc}'s logs failed: {r.stderr.decode()}")
+            return r.stdout
+        raise DrillError(f"exec {cmd} is not available with LOCAL=1")
+
+
 # ------------------------------------------------------------------------------ the rounds
 
 def one_round(i, cl, meta, prod, rng):
@@ -563,11 +635,21 @@ def fmt(x, unit="s"):
 def main():
     if KILL not in ("broker", "controller"):
         raise DrillError(f"KILL={KILL}: use broker or controller")
-    say(f"{ROUNDS} rounds, {'network cut' if CUT else 'docker kill'} of "
+    if LOCAL and CUT:
+        raise DrillError("CUT=1 needs the container cluster; LOCAL=1 kills processes only")
+    say(f"{ROUNDS} rounds, {'network cut' if CUT else 'kill -9' if LOCAL else 'docker kill'} of "
         f"{'the active controller' if KILL == 'controller' else 'a random broker'}, "
         f"down {DOWN_S:.0f} s, {RATE} records/s, seed {SEED}; client log {CLIENT_LOG}")
     rng = random.Random(SEED)
-    cl = Cluster()
+    cl = LocalCluster() if LOCAL else Cluster()
+    try:
+        return drill(cl, rng)
+    finally:
+        if LOCAL:
+            cl.close()
+
+
+def drill(cl, rng):
     for svc in cl.cid:
         cl.wait_healthy(svc)
     meta = Meta()
@@ -671,8 +753,8 @@ def main():
                        "acks": ack_times}, f)
     print()
     print("=" * 100)
-    print(f"Gregor container drill: {len(rounds)} rounds of "
-          f"{'network cut' if CUT else 'docker kill'} ({KILL}), seed {SEED}, "
+    print(f"Gregor {'loopback' if LOCAL else 'container'} drill: {len(rounds)} rounds of "
+          f"{'network cut' if CUT else 'kill -9' if LOCAL else 'docker kill'} ({KILL}), seed {SEED}, "
           f"{elapsed:.0f} s of rounds")
     print("-" * 100)
     print(f"{'round':>5}  {'victim':<13} {'led':<11} {'new leader':>10} {'fenced':>8}  "
