@@ -65,6 +65,10 @@ struct md_client {
     int64_t shutdown_deadline_ms;
     bool freeing;
     bool first_catch_up_logged;
+    /* Until the first catch-up the listener hears nothing: the history it would replay (a topic
+     * created, deleted and created again) is not what it must act on; it is then told of the
+     * image as it stands (mdc_first_catch_up). */
+    struct controller_listener listener;
     int32_t seen_leader; /* the active controller last logged, and its epoch */
     uint64_t seen_epoch;
 };
@@ -390,6 +394,7 @@ int md_client_describe_quorum(struct md_client *m, md_client_quorum_fn cb, void 
 /* Following the metadata log                                                                  */
 
 static void mdc_fetch(struct md_client *m);
+static void announce_topic(void *arg, struct md_topic *t);
 
 static void fetch_on_answer(void *arg, int err, const Gregor__Control__ControlFrame *resp)
 {
@@ -446,6 +451,8 @@ static void fetch_on_answer(void *arg, int err, const Gregor__Control__ControlFr
     }
     if (!m->first_catch_up_logged && mdc_applied(m) >= r->high_watermark) {
         m->first_catch_up_logged = true;
+        m->st.listener = m->listener;
+        if (m->listener.topic_created) md_image_foreach(&m->st.image, announce_topic, m);
         LOG_INFO(MDC_COMP, "caught up with the metadata log at offset %llu (%zu topics, %d "
                  "brokers)", (unsigned long long)mdc_applied(m), m->st.image.topic_count,
                  m->st.image.broker_count);
@@ -454,6 +461,12 @@ static void fetch_on_answer(void *arg, int err, const Gregor__Control__ControlFr
     if (changed && m->epoch >= 0 && m->fenced && (int64_t)mdc_applied(m) >= m->epoch)
         m->next_hb_ms = 0;
     mdc_fetch(m);
+}
+
+static void announce_topic(void *arg, struct md_topic *t)
+{
+    struct md_client *m = arg;
+    m->listener.topic_created(m->listener.arg, t);
 }
 
 static void mdc_fetch(struct md_client *m)
@@ -599,7 +612,10 @@ static void mdc_heartbeat(struct md_client *m)
     bool fast = m->fenced || m->want_shutdown;
     m->next_hb_ms = now + (fast ? GR_MIN(m->hb_interval_ms, MDC_FENCED_HEARTBEAT_MS)
                                 : m->hb_interval_ms);
-    if (ctl_channel_call(m->ch_ctl, &f, MDC_CALL_TIMEOUT_MS, hb_on_answer, m) == 0)
+    /* Two heartbeat intervals without an answer: the controller is given up (the channel moves
+     * on), well before the active controller's session for us runs out. */
+    int64_t timeout = GR_MIN(MDC_CALL_TIMEOUT_MS, GR_MAX(CTL_CHANNEL_SILENT_MS, 2 * m->hb_interval_ms));
+    if (ctl_channel_call(m->ch_ctl, &f, timeout, hb_on_answer, m) == 0)
         m->hb_in_flight = true;
 }
 
@@ -665,7 +681,8 @@ int md_client_new(struct event_base *base, const struct md_client_config *cfg,
     m->fenced = true;
     m->hb_interval_ms = cfg_get_long(cfg->broker, "broker.heartbeat.interval.ms", 2000);
     gr_uuid_random(&m->incarnation);
-    int rc = md_state_init(&m->st, &cfg->cluster_id, l);
+    if (l) m->listener = *l;
+    int rc = md_state_init(&m->st, &cfg->cluster_id, NULL); /* listener: at the first catch-up */
     struct ctl_endpoint eps[CTL_CHANNEL_ENDPOINTS_MAX];
     int n = GR_MIN(cfg->n_voters, CTL_CHANNEL_ENDPOINTS_MAX);
     for (int i = 0; i < n; i++) {

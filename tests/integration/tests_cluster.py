@@ -480,3 +480,31 @@ def test_brokers_leave_an_active_controller_that_stops_answering_and_stay_unfenc
     row, _ = c.wait_caught_up(leader, timeout=30)
     assert row["Status"] == "Follower", row
     c.stop()
+
+
+def test_a_restarted_broker_acts_on_the_metadata_as_it_stands_not_on_its_history():
+    """A topic deleted and created again, and one deleted: a restarted broker replays the
+    metadata log but opens only the logs of the topics that exist now (no ERROR about the old
+    topic id, no directory created and deleted again), and keeps the data of the new topic."""
+    c = Cluster(controllers=1, brokers=1).start()
+    b = c.node(2)
+    for _ in range(2):
+        gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "again",
+               "--partitions", "2")
+        gregor("topics", "--bootstrap-server", c.bootstrap, "--delete", "--topic", "again")
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "again",
+           "--partitions", "2")
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--create", "--topic", "gone")
+    gregor("topics", "--bootstrap-server", c.bootstrap, "--delete", "--topic", "gone")
+    gregor("console-producer", "--bootstrap-server", c.bootstrap, "--topic", "again",
+           input="a\nb\nc\n")
+    b.stop()
+    before = len(b.log())
+    b.start()
+    c.wait_ready()
+    after = b.log()[before:]
+    assert "ERROR" not in after and "gone-0" not in after, after
+    r = gregor("console-consumer", "--bootstrap-server", c.bootstrap, "--topic", "again",
+               "--from-beginning", "--max-messages", "3", "--timeout-ms", "10000")
+    assert sorted(r.stdout.split()) == ["a", "b", "c"], r.stdout
+    c.stop()
