@@ -96,7 +96,12 @@ static void alter_done(void *arg, int16_t error)
             p->alter_pending = false;
             p->alter_adding = -1;
             p->alter_retry_ms = time_mono_ms() + REPLICA_ALTER_RETRY_MS;
-            if (error != KAFKA_ERR_REQUEST_TIMED_OUT && error != KAFKA_ERR_NOT_CONTROLLER)
+            /* INELIGIBLE_REPLICA: the follower is still fenced (just restarted); it is asked
+             * again every REPLICA_ALTER_RETRY_MS until it is not, which is no news */
+            if (error == KAFKA_ERR_INELIGIBLE_REPLICA)
+                LOG_DEBUG("broker", "%s-%d: ISR change refused: %s", a->topic, a->partition,
+                          kafka_err_name(error));
+            else if (error != KAFKA_ERR_REQUEST_TIMED_OUT && error != KAFKA_ERR_NOT_CONTROLLER)
                 LOG_WARN("broker", "%s-%d: ISR change refused: %s", a->topic, a->partition,
                          kafka_err_name(error));
         }
@@ -129,9 +134,11 @@ static void alter_isr(struct broker *b, struct broker_partition *p, int32_t remo
         free(a);
         return;
     }
-    LOG_INFO("broker", "%s-%d: asking the controller to %s broker %d %s the ISR", p->topic->name,
-             p->id, add >= 0 ? "add" : "remove", add >= 0 ? add : remove,
-             add >= 0 ? "to" : "from");
+    /* once per change: a retry after a refusal is logged at DEBUG */
+    enum gr_log_level level = p->alter_retry_ms ? GR_LOG_DEBUG : GR_LOG_INFO;
+    gr_log(level, "broker", "%s-%d: asking the controller to %s broker %d %s the ISR",
+           p->topic->name, p->id, add >= 0 ? "add" : "remove", add >= 0 ? add : remove,
+           add >= 0 ? "to" : "from");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -209,6 +216,7 @@ static void sync_partition(struct broker *b, struct broker_partition *p,
     if (mp->partition_epoch != p->partition_epoch) {
         p->alter_pending = false; /* our change (or another) is in: decide again from here */
         p->alter_adding = -1;
+        p->alter_retry_ms = 0;
     }
     p->partition_epoch = mp->partition_epoch;
     p->leader_id = mp->leader;
