@@ -1,5 +1,6 @@
 /* proto_test_util.h — the fixture shared by the Kafka codec suites (test_proto_codec.c,
- * test_proto_messages.c): one arena and one output buffer per test, and small builders.
+ * test_proto_messages.c, test_proto_groups.c): one arena and one output buffer per test, and
+ * small builders.
  * Header-only; each suite gets its own copy of the fixture state. */
 #ifndef GREGOR_PROTO_TEST_UTIL_H
 #define GREGOR_PROTO_TEST_UTIL_H
