@@ -34,6 +34,8 @@ struct produce_opts {
     const char *batch_size;
     const char *compression;
     int64_t timeout_ms; /* waiting for the final deliveries */
+    const char *latency_log; /* one line per record: send time and latency, in µs */
+    int64_t min_sleep_us;    /* the throttler sleeps once this far ahead */
     struct bench_props props;
 };
 
@@ -56,6 +58,15 @@ struct produce_state {
     uint64_t window_sum_us;
     uint64_t window_max_us;
     char first_error[256];
+    /* --latency-log: per record, filled by the poller, written after the run */
+    struct lat_sample *samples;
+    uint64_t sample_count, sample_cap;
+};
+
+struct lat_sample {
+    uint64_t sent_ns;
+    uint32_t us;
+    int32_t partition;
 };
 
 static struct produce_state g_state; /* the histogram is too big for the stack */
@@ -66,7 +77,9 @@ static void usage(FILE *out)
                  "         --num-records N --record-size BYTES [--throughput REC_PER_S (-1)]\n"
                  "         [--acks 0|1|all (1)] [--linger-ms MS] [--batch-size BYTES]\n"
                  "         [--compression-type none|gzip|snappy|lz4|zstd] [--partitions N (1)]\n"
-                 "         [--timeout-ms MS (120000)] [--producer-props k=v ...]\n");
+                 "         [--timeout-ms MS (120000)] [--producer-props k=v ...]\n"
+                 "         [--throttle-min-sleep-us US (2000)]\n"
+                 "         [--latency-log FILE (send time and latency of every record, us)]\n");
 }
 
 static void parse_args(struct produce_opts *o, int argc, char **argv)
@@ -76,7 +89,8 @@ static void parse_args(struct produce_opts *o, int argc, char **argv)
                                .record_size = -1,
                                .throughput = -1,
                                .acks = "1",
-                               .timeout_ms = 120000};
+                               .timeout_ms = 120000,
+                               .min_sleep_us = 2000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--bootstrap-server"))
@@ -103,6 +117,10 @@ static void parse_args(struct produce_opts *o, int argc, char **argv)
             o->partitions = (int)bench_parse_i64(a, bench_arg_value(argc, argv, &i));
         else if (!strcmp(a, "--timeout-ms"))
             o->timeout_ms = bench_parse_i64(a, bench_arg_value(argc, argv, &i));
+        else if (!strcmp(a, "--throttle-min-sleep-us"))
+            o->min_sleep_us = bench_parse_i64(a, bench_arg_value(argc, argv, &i));
+        else if (!strcmp(a, "--latency-log"))
+            o->latency_log = bench_arg_value(argc, argv, &i);
         else if (!strcmp(a, "--producer-props"))
             bench_props_collect(&o->props, argc, argv, &i);
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -121,6 +139,7 @@ static void parse_args(struct produce_opts *o, int argc, char **argv)
     }
     if (o->partitions < 1 || o->partitions > 100000) bench_die("--partitions out of range");
     if (o->record_size > 100 * 1024 * 1024) bench_die("--record-size above 100 MiB");
+    if (o->min_sleep_us < 0) bench_die("--throttle-min-sleep-us below 0");
 }
 
 /* Delivery report: runs on the poller thread. */
@@ -140,6 +159,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         s->window_count++;
         s->window_sum_us += us;
         if (us > s->window_max_us) s->window_max_us = us;
+        if (s->sample_count < s->sample_cap)
+            s->samples[s->sample_count++] = (struct lat_sample){sent, (uint32_t)us, m->partition};
     }
     __atomic_store_n(&s->last_dr_ns, now, __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->delivered, 1, __ATOMIC_RELEASE);
@@ -193,13 +214,15 @@ static rd_kafka_t *producer_new(const struct produce_opts *o, const char *bootst
     return rk;
 }
 
-/* Sleeps until record i is due under --throughput (kafka-producer-perf-test's throttler). */
+/* Sleeps until record i is due under --throughput, once the producer is at least
+ * --throttle-min-sleep-us ahead.  The default, 2 ms, is kafka-producer-perf-test's
+ * ThroughputThrottler (MIN_SLEEP_NS): records leave in bursts of 2 ms worth.  A small value
+ * paces records evenly, at the cost of a wakeup of the producing thread every few records. */
 static void throttle(const struct produce_opts *o, uint64_t start_ns, int64_t i)
 {
     uint64_t due = start_ns + (uint64_t)((double)i * 1e9 / o->throughput);
     uint64_t now = bench_now_ns();
-    if (due > now + 50 * 1000) /* below ~50 µs the sleep costs more than it keeps */
-        bench_sleep_ns(due - now);
+    if (due > now + (uint64_t)o->min_sleep_us * 1000) bench_sleep_ns(due - now);
 }
 
 static void summary_print(const struct produce_opts *o, const struct produce_state *s,
@@ -227,6 +250,19 @@ static void summary_print(const struct produce_opts *o, const struct produce_sta
     fflush(stdout);
 }
 
+/* "send_us latency_us partition" per acknowledged record, send time from the start. */
+static void latency_log_write(const char *path, const struct produce_state *s, uint64_t start_ns)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) bench_die("%s: cannot write the latency log", path);
+    for (uint64_t i = 0; i < s->sample_count; i++) {
+        const struct lat_sample *x = &s->samples[i];
+        fprintf(f, "%" PRIu64 " %" PRIu32 " %" PRId32 "\n",
+                x->sent_ns > start_ns ? (x->sent_ns - start_ns) / 1000 : 0, x->us, x->partition);
+    }
+    if (fclose(f)) bench_die("%s: write failed", path);
+}
+
 int main(int argc, char **argv)
 {
     struct produce_opts o;
@@ -252,6 +288,12 @@ int main(int argc, char **argv)
 
     int partitions = bench_topic_partitions(rk, o.topic, 30000);
     g_state.record_size = (uint64_t)o.record_size;
+    if (o.latency_log) {
+        g_state.sample_cap = (uint64_t)o.num_records;
+        g_state.samples = calloc(g_state.sample_cap ? g_state.sample_cap : 1,
+                                 sizeof(*g_state.samples));
+        if (g_state.samples == NULL) bench_die("out of memory for --latency-log");
+    }
     uint64_t start_ns = bench_now_ns();
     g_state.window_start_ns = start_ns;
     pthread_t poller;
@@ -295,6 +337,7 @@ int main(int argc, char **argv)
 
     o.num_records = sent;
     summary_print(&o, &g_state, end_ns - start_ns);
+    if (o.latency_log) latency_log_write(o.latency_log, &g_state, start_ns);
     if (g_state.failed) {
         fprintf(stderr, "bench: %" PRIu64 " deliveries failed, first: %s\n", g_state.failed,
                 g_state.first_error);
@@ -305,6 +348,7 @@ int main(int argc, char **argv)
     if (rc == 0) rd_kafka_flush(rk, 5000);
     rd_kafka_destroy(rk);
     bench_mock_stop(&mock);
+    free(g_state.samples);
     free(payload);
     return rc;
 }

@@ -42,8 +42,9 @@ CONSUME="$BENCH_DIR/bench_consume"
 GREGORD="$ROOT/$BIN/gregord"
 GREGOR="$ROOT/$BIN/gregor"
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-log() { echo "run.sh: $*" >&2; }
+BENCH_NAME="run.sh"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for b in "$PRODUCE" "$CONSUME"; do [ -x "$b" ] || die "$b missing: run 'make bench' first"; done
 if [ "$MOCK_ONLY" != 1 ]; then
@@ -66,10 +67,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 wait_port() { # host port timeout_s
     python3 - "$1" "$2" "$3" <<'EOF'
@@ -134,32 +131,6 @@ broker_alive() {
 RESULTS="$WORK/results"
 : >"$RESULTS"
 
-# run_bench LABEL CMD...: runs CMD, stores "LABEL <RESULT line>" or "LABEL FAILED".
-run_bench() {
-    local label=$1 out rc
-    shift
-    out=$("$@" 2>"$WORK/last.err")
-    rc=$?
-    local line
-    line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -1)
-    if [ $rc -ne 0 ] || [ -z "$line" ]; then
-        log "$label: FAILED (exit $rc): $(tail -3 "$WORK/last.err" | tr '\n' ' ')"
-        echo "$label FAILED" >>"$RESULTS"
-    else
-        log "$label: ${line#RESULT }"
-        echo "$label $line" >>"$RESULTS"
-    fi
-}
-
-# median LABEL FIELD: median of FIELD over the successful runs of LABEL ("-" if none).
-median() {
-    grep "^$1 RESULT" "$RESULTS" | sed -n "s/.* $2=\([^ ]*\).*/\1/p" | sort -g |
-        awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2];
-             else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}'
-}
-
-count_ok() { grep -c "^$1 RESULT" "$RESULTS"; }
-
 records_for() { [ "$1" = 100 ] && echo "$N100" || echo "$N1K"; }
 
 # ------------------------------------------------------------------------------ run
@@ -220,22 +191,14 @@ for size in $SIZES; do
 done
 
 # ------------------------------------------------------------------------------ report
-cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-mem=$(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB RAM"}')
-kern=$(uname -r)
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo "uncommitted")
-rdk=$(dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null || echo "?")
-
-ratio() { # a b -> a/b in percent
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-";
-                                     else printf "%.0f %%\n", 100 * a / b }'
-}
+rev=$(git_rev)
+rdk=$(rdkafka_version)
 
 cat <<EOF
 
 ### Benchmark run $(date -u '+%Y-%m-%d %H:%M UTC')
 
-- Machine: ${cpu:-unknown CPU}, $(nproc) cores, ${mem:-?}, Linux $kern; client and broker on the same host
+- Machine: $(machine_line); client and broker on the same host
 - Gregor: git $rev; single node (broker+controller), fresh data dir, $PARTITIONS partition(s), RF 1
 - Client: librdkafka $rdk (bench/bench_produce, bench/bench_consume), default producer settings
   (linger.ms 5, batch.size 1 MB); baseline: librdkafka's in-process mock cluster in the same run
@@ -261,11 +224,4 @@ for size in $SIZES; do
     echo "| latency acks=all linger.ms=0 @ $rate rec/s | $size B | $(median "$g" records_per_sec) | $(median "$g" mb_per_sec) | $(median "$m" records_per_sec) | $(median "$m" mb_per_sec) | | $(median "$g" p50_ms) / $(median "$g" p99_ms) | $(median "$m" p50_ms) / $(median "$m" p99_ms) |"
 done
 
-failed=$(grep -c ' FAILED$' "$RESULTS")
-echo
-echo "Runs: $(grep -c RESULT "$RESULTS") ok, $failed failed.  Full-speed produce latency is queueing in the client, not broker latency; see the latency rows."
-if [ "$failed" -gt 0 ]; then
-    grep ' FAILED$' "$RESULTS" | sed 's/^/  failed: /'
-    exit 1
-fi
-exit 0
+finish_report "Full-speed produce latency is queueing in the client, not broker latency; see the latency rows."
