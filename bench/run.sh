@@ -13,6 +13,7 @@
 #   N100 [2000000]      records per 100 B run        N1K [500000]   records per 1 KiB run
 #   LAT_N100 [300000]   records in the 100 B latency run, at LAT_RATE100 [104858] records/s (~10 MB/s)
 #   LAT_N1K [150000]    records in the 1 KiB latency run, at LAT_RATE1K [51200] records/s (~50 MB/s)
+#   PACING_US [50]      bench_produce --throttle-min-sleep-us of the latency runs (50 = even pacing)
 #   PARTITIONS [1]      partitions of the gregord topics (and the mock producer topics)
 #   ACKS ["1 all"]      SIZES ["100 1024"]
 #   MOCK_ONLY [0]       1 = skip gregord entirely (baseline only)
@@ -29,6 +30,7 @@ LAT_N100=${LAT_N100:-300000}
 LAT_N1K=${LAT_N1K:-150000}
 LAT_RATE100=${LAT_RATE100:-104858}
 LAT_RATE1K=${LAT_RATE1K:-51200}
+PACING_US=${PACING_US:-50}
 PARTITIONS=${PARTITIONS:-1}
 ACKS=${ACKS:-"1 all"}
 SIZES=${SIZES:-"100 1024"}
@@ -184,10 +186,12 @@ for size in $SIZES; do
     topic="bench-lat-$size"
     if broker_alive && create_topic "$topic"; then
         run_bench "latency:gregord:$size" "$PRODUCE" --bootstrap-server "$BOOT" --topic "$topic" \
-            --num-records "$n" --record-size "$size" --acks all --linger-ms 0 --throughput "$rate"
+            --num-records "$n" --record-size "$size" --acks all --linger-ms 0 --throughput "$rate" \
+            --throttle-min-sleep-us "$PACING_US"
     fi
     run_bench "latency:mock:$size" "$PRODUCE" --mock --topic "$topic" --num-records "$n" \
-        --record-size "$size" --acks all --linger-ms 0 --throughput "$rate"
+        --record-size "$size" --acks all --linger-ms 0 --throughput "$rate" \
+        --throttle-min-sleep-us "$PACING_US"
 done
 
 # ------------------------------------------------------------------------------ report
