@@ -129,6 +129,9 @@ enum net_link_state net_link_state(const struct net_link *l);
 struct gbuf *net_link_out(struct net_link *l);
 /* Has the write event send what is queued (once connected; nothing is sent inside this call). */
 void net_link_send(struct net_link *l);
+/* Sends what is queued now, as far as the socket takes it; the write event sends the rest and
+ * reports a write error (never this call).  While connecting, the same as net_link_send. */
+void net_link_send_now(struct net_link *l);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Kafka protocol client connection (net_kclient.c)                                            */

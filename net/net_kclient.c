@@ -372,7 +372,7 @@ int net_kclient_call(struct net_kclient *c, int16_t api_key, int16_t version,
                              sizeof err))
             kc_fail(c, err); /* the call is failed from the loop */
     } else {
-        net_link_send(c->link);
+        net_link_send_now(c->link);
     }
     return 0;
 }

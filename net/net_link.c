@@ -4,9 +4,10 @@
  * contract is in net.h; the control-plane channel and net_kclient are built on it.
  *
  * Output: `out` holds whole frames back to back, [out_off, out.len) not sent yet.  Owners only
- * append (net_link_out) and ask for a send (net_link_send); the write event does the sending, so
- * a burst of requests leaves in one send and a write error is never reported inside an owner's
- * own call.
+ * append (net_link_out) and ask for a send: net_link_send leaves it to the write event, so a
+ * burst of requests leaves in one send; net_link_send_now sends at once, which saves a trip
+ * through the event loop (and two epoll_ctl calls) for an owner with one request at a time.
+ * Either way a write error is never reported inside an owner's own call.
  *
  * Input: `in` holds what was received; after link_on_read at most one partial frame.  While
  * on_frame runs (`dispatching`), `in` is neither freed nor moved, whatever the callee does, so
@@ -89,6 +90,19 @@ static void link_fail(struct net_link *l, bool eof, const char *fmt, ...)
     l->ops->on_closed(l->ctx, eof, reason);
 }
 
+/* Drops what was sent from the front of `out`. */
+static void out_compact(struct net_link *l)
+{
+    if (l->out_off == l->out.len) {
+        gbuf_reset(&l->out);
+        l->out_off = 0;
+        buf_trim(&l->out);
+    } else if (l->out_off > l->out.len / 2) {
+        gbuf_consume(&l->out, l->out_off);
+        l->out_off = 0;
+    }
+}
+
 /* Writes queued frames until the socket would block or nothing is left. */
 static void link_flush(struct net_link *l)
 {
@@ -106,14 +120,7 @@ static void link_flush(struct net_link *l)
         }
         l->out_off += (size_t)w;
     }
-    if (l->out_off == l->out.len) {
-        gbuf_reset(&l->out);
-        l->out_off = 0;
-        buf_trim(&l->out);
-    } else if (l->out_off > l->out.len / 2) {
-        gbuf_consume(&l->out, l->out_off);
-        l->out_off = 0;
-    }
+    out_compact(l);
 }
 
 /* Hands every complete frame in `in` to on_frame, then keeps only the partial rest. */
@@ -303,4 +310,24 @@ void net_link_send(struct net_link *l)
 {
     /* CONNECTING: the queue goes out once the connect completes */
     if (l->state == NET_LINK_CONNECTED && l->out_off < l->out.len) event_add(l->ev_write, NULL);
+}
+
+void net_link_send_now(struct net_link *l)
+{
+    if (l->state != NET_LINK_CONNECTED || l->out_off >= l->out.len) return;
+    /* Already waiting for room: a send now would only meet EAGAIN. */
+    if (!event_pending(l->ev_write, EV_WRITE, NULL)) {
+        while (l->out_off < l->out.len) {
+            ssize_t w =
+                send(l->fd, l->out.data + l->out_off, l->out.len - l->out_off, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                break; /* EAGAIN, or an error the write event will meet and report */
+            }
+            l->out_off += (size_t)w;
+        }
+        out_compact(l);
+        if (l->out_off == l->out.len) return;
+    }
+    event_add(l->ev_write, NULL);
 }
