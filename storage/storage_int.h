@@ -139,6 +139,7 @@ struct storage_segment {
     int64_t bytes_since_index; /* bytes appended since the last .index entry */
     bool flushed;              /* .log and indexes fsynced up to size_bytes */
     struct storage_index oidx, tidx;
+    struct storage_tail *tail; /* the newest batches appended here (active segment), or NULL */
 };
 
 /* The header fields of one batch, as the cursor sees them. */
@@ -150,6 +151,17 @@ struct storage_batch {
     int64_t max_ts;
     int32_t leader_epoch;
     int16_t attributes;
+};
+
+/* The headers of the newest batches appended to the active segment, in a ring, so that finding
+ * an offset near the end (every follower fetch and tail consumer, twice per fetch) costs no
+ * pread.  It describes itself: only the newest entries that lie back to back and end where the
+ * segment ends are trusted, so a truncation needs no bookkeeping here. */
+#define STORAGE_TAIL_BATCHES 32
+struct storage_tail {
+    struct storage_batch b[STORAGE_TAIL_BATCHES];
+    int next;  /* slot of the next entry */
+    int count; /* entries held, at most STORAGE_TAIL_BATCHES */
 };
 
 /* Walks batch headers of one segment with chunked preads into a borrowed buffer. */
@@ -196,6 +208,8 @@ void storage_cursor_init(struct storage_cursor *c, const struct storage_segment 
 int storage_cursor_peek(struct storage_cursor *c, struct storage_batch *b);
 /* Position of the first batch with last_offset >= offset (size_bytes if none); *b filled when
  * found (returns 1), 0 when none, negative on error. */
+/* Remembers batch b, just appended at the end of s (its tail ring; nothing if out of memory). */
+void storage_segment_tail_note(struct storage_segment *s, const struct storage_batch *b);
 int storage_segment_find(const char *dir, struct storage_segment *s, int64_t offset,
                          struct gbuf *buf, struct storage_batch *b);
 

@@ -336,8 +336,10 @@ static int maybe_roll(struct storage_log *l, size_t n, const struct append_walk 
     return roll ? storage_log_roll(l, now_ms) : 0;
 }
 
-/* Adds index entries for the batches just written at position `pos` of the active segment. */
-static void append_index(struct storage_log *l, const uint8_t *p, size_t n, int64_t pos)
+/* Notes the batches just written at position `pos` of the active segment in its tail ring and,
+ * with `index`, adds their index entries. */
+static void append_index(struct storage_log *l, const uint8_t *p, size_t n, int64_t pos,
+                         bool index)
 {
     struct storage_segment *s = storage_log_active(l);
     size_t oidx_max = storage_log_oidx_max(l), tidx_max = storage_log_tidx_max(l);
@@ -349,11 +351,16 @@ static void append_index(struct storage_log *l, const uint8_t *p, size_t n, int6
         b.base_offset = (int64_t)be64_get(p + off + RB_OFF_BASE_OFFSET);
         b.last_offset = b.base_offset + (int32_t)be32_get(p + off + RB_OFF_LAST_OFFSET_DELTA);
         b.max_ts = (int64_t)be64_get(p + off + RB_OFF_MAX_TIMESTAMP);
-        if (b.max_ts > s->max_ts) {
-            s->max_ts = b.max_ts;
-            s->max_ts_offset = b.last_offset;
+        b.leader_epoch = (int32_t)be32_get(p + off + RB_OFF_LEADER_EPOCH);
+        b.attributes = (int16_t)be16_get(p + off + RB_OFF_ATTRIBUTES);
+        storage_segment_tail_note(s, &b);
+        if (index) {
+            if (b.max_ts > s->max_ts) {
+                s->max_ts = b.max_ts;
+                s->max_ts_offset = b.last_offset;
+            }
+            storage_segment_index_batch(s, &b, l->cfg.index_interval_bytes, oidx_max, tidx_max);
         }
-        storage_segment_index_batch(s, &b, l->cfg.index_interval_bytes, oidx_max, tidx_max);
         off += (size_t)b.size;
     }
 }
@@ -415,8 +422,9 @@ static int append_commit(struct storage_log *l, const uint8_t *batches, size_t n
     struct storage_segment *s = storage_log_active(l);
     if (s->size_bytes == 0) s->first_batch_ts = w->first_max_ts;
     if (s->bytes_since_index + (int64_t)n > l->cfg.index_interval_bytes) {
-        append_index(l, batches, n, s->size_bytes);
+        append_index(l, batches, n, s->size_bytes, true);
     } else {
+        append_index(l, batches, n, s->size_bytes, false);
         s->bytes_since_index += (int64_t)n;
         if (w->max_ts > s->max_ts) {
             s->max_ts = w->max_ts;

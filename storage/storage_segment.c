@@ -41,6 +41,7 @@ void storage_segment_free(struct storage_segment *s)
     if (s->fd >= 0) close(s->fd);
     storage_index_release(&s->oidx);
     storage_index_release(&s->tidx);
+    free(s->tail);
     free(s);
 }
 
@@ -117,6 +118,8 @@ int storage_segment_deactivate(struct storage_segment *s)
     if (sync_file_range(s->fd, 0, 0, SYNC_FILE_RANGE_WRITE))
         LOG_WARN(STORAGE_COMP, "sync_file_range: %s", strerror(errno));
     bool dirty = s->oidx.dirty || s->tidx.dirty;
+    free(s->tail); /* no more appends here */
+    s->tail = NULL;
     storage_index_release(&s->oidx);
     storage_index_release(&s->tidx);
     if (dirty) s->flushed = false;
@@ -272,9 +275,48 @@ int storage_cursor_peek(struct storage_cursor *c, struct storage_batch *b)
     return 1;
 }
 
+void storage_segment_tail_note(struct storage_segment *s, const struct storage_batch *b)
+{
+    if (!s->tail && !(s->tail = calloc(1, sizeof(*s->tail)))) return;
+    struct storage_tail *t = s->tail;
+    t->b[t->next] = *b;
+    t->next = (t->next + 1) % STORAGE_TAIL_BATCHES;
+    if (t->count < STORAGE_TAIL_BATCHES) t->count++;
+}
+
+/* The first batch with last_offset >= offset from the tail ring: 1 found, 0 there is none in
+ * this segment, -1 the ring cannot tell (the disk walk must). */
+static int tail_find(const struct storage_segment *s, int64_t offset, struct storage_batch *out)
+{
+    const struct storage_tail *t = s->tail;
+    if (!t || t->count == 0) return -1;
+    int i = (t->next + STORAGE_TAIL_BATCHES - 1) % STORAGE_TAIL_BATCHES;
+    const struct storage_batch *e = &t->b[i];
+    if (e->pos + e->size != s->size_bytes) return -1; /* cut since, or not the newest */
+    if (offset > e->last_offset) return 0;
+    for (int seen = 1;; seen++) {
+        if (e->base_offset <= offset) {
+            *out = *e; /* offsets only grow along a segment: the batches before end below it */
+            return 1;
+        }
+        if (seen == t->count) return -1;
+        int j = (i + STORAGE_TAIL_BATCHES - 1) % STORAGE_TAIL_BATCHES;
+        const struct storage_batch *older = &t->b[j];
+        if (older->pos + older->size != e->pos) return -1; /* not back to back: stale */
+        if (older->last_offset < offset) {
+            *out = *e; /* offset falls in a gap before e: e is the first batch past it */
+            return 1;
+        }
+        i = j;
+        e = older;
+    }
+}
+
 int storage_segment_find(const char *dir, struct storage_segment *s, int64_t offset,
                          struct gbuf *buf, struct storage_batch *b)
 {
+    int known = tail_find(s, offset, b);
+    if (known >= 0) return known;
     int rc = storage_segment_indexes_ready(dir, s);
     if (rc) return rc;
     size_t k = storage_index_upper(&s->oidx, STORAGE_OIDX_BY_OFFSET, s->base_offset, offset);

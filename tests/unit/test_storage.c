@@ -643,6 +643,38 @@ START_TEST(test_truncate_to)
 }
 END_TEST
 
+/* Reads near the end are answered from the active segment's ring of the newest batch headers:
+ * it must agree with the disk through appends, truncations inside and before it, and reopen. */
+START_TEST(test_tail_ring_agrees_with_the_disk)
+{
+    struct storage_dir *d = open_dir();
+    struct storage_log_config c = small_cfg(1 << 20); /* one segment */
+    struct storage_log *l = open_log(d, &c);
+    int64_t bases[120];
+    fill_log(l, 100, bases); /* more batches than the ring holds */
+    ck_assert_int_eq(storage_log_segment_count(l), 1);
+    check_every_offset(l);
+    ck_assert_int_eq(storage_log_truncate_to(l, bases[90]), 0); /* inside the ring */
+    check_every_offset(l);
+    for (int i = 0; i < 5; i++) /* other sizes where the cut batches were */
+        bases[90 + i] = append_batch(l, 7 - i, T0 + 5000 + i, 90 + 13 * i);
+    check_every_offset(l);
+    ck_assert_int_eq(storage_log_truncate_to(l, bases[50]), 0); /* before the ring */
+    check_every_offset(l);
+    for (int i = 0; i < 40; i++) append_batch(l, 1 + i % 3, T0 + 9000 + i, 30 + i);
+    check_every_offset(l);
+    int64_t end = storage_log_end_offset(l);
+    storage_dir_close(d);
+    d = open_dir();
+    l = open_log(d, &c);
+    ck_assert_int_eq(storage_log_end_offset(l), end);
+    check_every_offset(l); /* no ring after a reopen: the disk walk */
+    append_batch(l, 2, T0 + 20000, 10);
+    check_every_offset(l);
+    storage_dir_close(d);
+}
+END_TEST
+
 START_TEST(test_advance_start)
 {
     struct storage_dir *d = open_dir();
@@ -1175,6 +1207,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_roll_by_segment_ms);
     tcase_add_test(tc, test_offset_for_timestamp);
     tcase_add_test(tc, test_truncate_to);
+    tcase_add_test(tc, test_tail_ring_agrees_with_the_disk);
     tcase_add_test(tc, test_advance_start);
     tcase_add_test(tc, test_checkpoint_files);
     tcase_add_test(tc, test_delete_and_scan);
