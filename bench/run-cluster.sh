@@ -13,6 +13,9 @@
 #     the figure is that rate divided by three: the most an RF=3 cluster on this one machine could
 #     take if storing were all it did.  Neither gets memory the other freed: the file and the
 #     topic are deleted only after both;
+#   - the machine's own jitter: bench_jitter for JITTER_S seconds (how late a sleeping thread
+#     wakes up; on a shared VM the host takes the vCPUs away now and then, and no latency figure
+#     of this run can be better than that);
 #   - latency: acks=all, linger.ms=0, at ~10 MB/s (100 B) and ~50 MB/s (1 KiB), as
 #     PERFORMANCE.md states the target, then the same against --mock.
 # Every topic is deleted after its run, and every scenario starts after a `sync`.  Prints medians (and every run's value) as markdown for
@@ -30,10 +33,11 @@
 #   N100 [2000000]        records per 100 B throughput run     N1K [500000] per 1 KiB run
 #   LAT_N100 [1000000]    records per 100 B latency run, at LAT_RATE100 [104858] records/s
 #   LAT_N1K [500000]      records per 1 KiB latency run, at LAT_RATE1K [51200] records/s
+#   JITTER_S [5]          seconds of bench_jitter before each round's latency runs
 #   PACING_US [50]        bench_produce --throttle-min-sleep-us in latency runs: 50 paces records
 #                         evenly; 2000 sends kafka-producer-perf-test's 2 ms bursts
 #   PARTITIONS [6]  MIN_ISR [2]  SIZES ["100 1024"]  MOCK [1] (0 = skip the mock runs)
-#   PAGECACHE [1]         0 = skip the dd baseline
+#   PAGECACHE [1]         0 = skip the dd baseline      THROUGHPUT [1]  0 = latency runs only
 #   BUILD [build]  BIN [bin]  TMPDIR [/tmp]  KEEP_LOGS [0] (1 = print the brokers' log tails)
 set -u -o pipefail
 
@@ -47,15 +51,18 @@ LAT_N1K=${LAT_N1K:-500000}
 LAT_RATE100=${LAT_RATE100:-104858}
 LAT_RATE1K=${LAT_RATE1K:-51200}
 PACING_US=${PACING_US:-50}
+JITTER_S=${JITTER_S:-5}
 PARTITIONS=${PARTITIONS:-6}
 MIN_ISR=${MIN_ISR:-2}
 SIZES=${SIZES:-"100 1024"}
 MOCK=${MOCK:-1}
+THROUGHPUT=${THROUGHPUT:-1}
 PAGECACHE=${PAGECACHE:-1}
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 KEEP_LOGS=${KEEP_LOGS:-0}
 PRODUCE="$ROOT/$BUILD/bench/bench_produce"
+JITTER="$ROOT/$BUILD/bench/bench_jitter"
 GREGOR="$ROOT/$BIN/gregor"
 CLUSTER="$ROOT/deploy/local-cluster.sh"
 
@@ -63,7 +70,7 @@ BENCH_NAME="run-cluster.sh"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[ -x "$PRODUCE" ] || die "$PRODUCE missing: run 'make bench' first"
+for b in "$PRODUCE" "$JITTER"; do [ -x "$b" ] || die "$b missing: run 'make bench' first"; done
 for b in "$ROOT/$BIN/gregord" "$GREGOR"; do
     [ -x "$b" ] || die "$b missing: run 'make bench' first"
 done
@@ -155,6 +162,7 @@ settle() { sync; }
 
 for run in $(seq "$RUNS"); do
     for size in $SIZES; do
+        [ "$THROUGHPUT" = 1 ] || continue
         n=$(records_for "$size")
         topic="rf3-p-$size-$run"
         settle
@@ -170,6 +178,8 @@ for run in $(seq "$RUNS"); do
             --partitions "$PARTITIONS" --topic "$topic" --num-records "$n" --record-size "$size" \
             --acks all
     done
+    settle
+    run_bench "jitter" "$JITTER" --seconds "$JITTER_S"
     for size in $SIZES; do
         if [ "$size" = 100 ]; then n=$LAT_N100; rate=$LAT_RATE100; else n=$LAT_N1K; rate=$LAT_RATE1K; fi
         topic="rf3-lat-$size-$run"
@@ -212,6 +222,7 @@ cat <<EOF
 | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |
 EOF
 for size in $SIZES; do
+    [ "$THROUGHPUT" = 1 ] || continue
     g="produce:gregord:$size"
     if [ "$size" = 100 ]; then
         tgt="≥ 800 k records/s: $(verdict "$(median "$g" records_per_sec)" ge 800000)"
@@ -224,8 +235,9 @@ for size in $SIZES; do
     g="latency:gregord:$size"
     echo "| latency, linger.ms=0 | $size B | $(median "$g" records_per_sec) | $(median "$g" mb_per_sec) | | $(median "latency:mock:$size" mb_per_sec) | $(median "$g" p50_ms) / $(median "$g" p99_ms) ($(values "$g" p99_ms)) | p99 ≤ 5 ms: $(verdict "$(median "$g" p99_ms)" le 5) |"
 done
+echo
+echo "Machine jitter (bench_jitter, ${JITTER_S} s before each round's latency runs): wakeup p99 $(median jitter p99_us) µs, p99.9 $(median jitter p999_us) µs; worst wakeup of each run: $(values jitter max_us) µs."
 if [ "$MOCK" = 1 ]; then
-    echo
     echo "Mock latency (same runs), p50 / p99 ms: $(for size in $SIZES; do printf '%s B %s / %s; ' "$size" "$(median "latency:mock:$size" p50_ms)" "$(median "latency:mock:$size" p99_ms)"; done)"
 fi
 finish_report "Throughput-run latency is queueing in the client; see the latency rows."
