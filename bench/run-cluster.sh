@@ -118,6 +118,7 @@ sys.exit(1)
 EOF
 }
 
+STARTED_AT=$(date -u '+%Y-%m-%d %H:%M')
 BASE_PORT=$(pick_base_port) || die "no free range of ports for the cluster"
 export BASE_PORT
 log "starting the cluster in $GREGOR_CLUSTER_DIR (base port $BASE_PORT)"
@@ -206,7 +207,7 @@ verdict() {
 
 cat <<EOF
 
-### RF=3 benchmark run $(date -u '+%Y-%m-%d %H:%M UTC')
+### RF=3 benchmark run $STARTED_AT-$(date -u '+%H:%M') UTC
 
 - Machine: $(machine_line); the client and all six nodes on the same host
 - Gregor: git $(git_rev); deploy/local-cluster.sh (3 controllers + 3 brokers, default configs);
