@@ -255,6 +255,20 @@ static void check_every_offset(struct storage_log *l)
     }
 }
 
+/* Closes the dir and opens the log again from its files: it must end where it did and read back
+ * every offset. */
+static struct storage_log *reopen_checked(struct storage_dir **d, struct storage_log *l,
+                                          const struct storage_log_config *c)
+{
+    int64_t end = storage_log_end_offset(l);
+    storage_dir_close(*d);
+    *d = open_dir();
+    l = open_log(*d, c);
+    ck_assert_int_eq(storage_log_end_offset(l), end);
+    check_every_offset(l);
+    return l;
+}
+
 START_TEST(test_rolls_and_every_offset)
 {
     struct storage_dir *d = open_dir();
@@ -622,12 +636,7 @@ START_TEST(test_truncate_to)
     ck_assert_int_eq(storage_log_truncate_to(l, bases[41] + 1), 0);
     ck_assert_int_eq(storage_log_end_offset(l), bases[41]);
     check_every_offset(l);
-    int64_t end = storage_log_end_offset(l);
-    storage_dir_close(d);
-    d = open_dir();
-    l = open_log(d, &c);
-    ck_assert_int_eq(storage_log_end_offset(l), end);
-    check_every_offset(l);
+    l = reopen_checked(&d, l, &c);
     /* below the log start offset: everything goes and the log restarts there */
     ck_assert_int_eq(storage_log_advance_start(l, 30), 0);
     ck_assert_int_eq(storage_log_truncate_to(l, 18), 0); /* offsets 18-20 are one batch */
@@ -663,12 +672,7 @@ START_TEST(test_tail_ring_agrees_with_the_disk)
     check_every_offset(l);
     for (int i = 0; i < 40; i++) append_batch(l, 1 + i % 3, T0 + 9000 + i, 30 + i);
     check_every_offset(l);
-    int64_t end = storage_log_end_offset(l);
-    storage_dir_close(d);
-    d = open_dir();
-    l = open_log(d, &c);
-    ck_assert_int_eq(storage_log_end_offset(l), end);
-    check_every_offset(l); /* no ring after a reopen: the disk walk */
+    l = reopen_checked(&d, l, &c); /* no ring after a reopen: the disk walk */
     append_batch(l, 2, T0 + 20000, 10);
     check_every_offset(l);
     storage_dir_close(d);
