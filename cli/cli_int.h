@@ -7,7 +7,8 @@
  * holds what they share: a joptsimple-like option parser that accepts Kafka's flag spellings,
  * usage printing, key=value parsing, and librdkafka configuration helpers; cli_kafka_client.c a
  * raw Kafka client for requests librdkafka lacks; cli_groups_parse.c the pure parsers of
- * consumer-groups' arguments.
+ * consumer-groups' arguments, and cli_groups_reset.c its --reset-offsets and --delete-offsets
+ * (sharing cli_groups_int.h with cli_groups.c).
  *
  * Everything here runs on the main thread only (librdkafka's own threads never call in,
  * except the log callback, which only writes to stderr).
