@@ -2,6 +2,7 @@
 cooperative-sticky protocol, static membership, committed offsets surviving a kill -9 of the
 node and of the coordinator's broker in a cluster.  kafka-python and kafkajs groups are in
 tests_groups_clients.py."""
+import os
 import struct
 import threading
 import time
@@ -335,6 +336,24 @@ def test_consumer_groups_cli_lists_describes_resets_and_deletes_as_kafka_consume
     groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t:0", "--shift-by", "-10",
                "--execute")
     assert committed(b, "g", "t", 3) == {0: 90, 1: 100, 2: 100}
+    # --export prints the plan as CSV, and --from-file applies such a file
+    r = groups_cli(b, "--reset-offsets", "--group", "g", "--topic", "t", "--to-earliest",
+                   "--export", "--dry-run")
+    assert r.stdout.split() == ["t,0,0", "t,1,0", "t,2,0"], r.stdout
+    assert committed(b, "g", "t", 3) == {0: 90, 1: 100, 2: 100}
+    path = os.path.join(n.dir, "plan.csv")
+    with open(path, "w") as f:
+        f.write("t,0,5\nt,2,7\n")
+    r = groups_cli(b, "--reset-offsets", "--group", "g", "--from-file", path, "--execute")
+    plan = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("g ")]
+    assert plan == [["g", "t", "0", "5"], ["g", "t", "2", "7"]], r.stdout
+    assert committed(b, "g", "t", 3) == {0: 5, 1: 100, 2: 7}
+    # --delete-offsets removes one partition's commit only
+    r = groups_cli(b, "--delete-offsets", "--group", "g", "--topic", "t:1")
+    assert "Request succeed for deleting offsets with topic t:1 group g" in r.stdout, r.stdout
+    assert [ln.split() for ln in r.stdout.splitlines() if ln.startswith("t ")] == \
+        [["t", "1", "Successful"]], r.stdout
+    assert committed(b, "g", "t", 3) == {0: 5, 1: -1001, 2: 7}
     r = groups_cli(b, "--delete", "--group", "g")
     assert "Deletion of requested consumer groups ('g') was successful." in r.stdout, r.stdout
     assert groups_cli(b, "--list").stdout.split() == []
