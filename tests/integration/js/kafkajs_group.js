@@ -5,23 +5,12 @@
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const assert = require('assert')
 const { Kafka, logLevel, AssignerProtocol } = require('kafkajs')
+const { waitUntil, produceSpread } = require('./group_util')
 const kafka = new Kafka({ clientId: 'kjs-group', brokers: [process.argv[2]], logLevel: logLevel.WARN })
 const topic = 'kjs-group-topic'
 const groupId = 'kjs-group'
 const PARTITIONS = 4
 const PER_PARTITION = 100
-
-async function waitUntil (cond, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await cond()
-    if (v) return v
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 ;(async () => {
   const admin = kafka.admin()
@@ -84,14 +73,7 @@ async function waitUntil (cond, timeoutMs, what) {
     return true
   })
 
-  const producer = kafka.producer()
-  await producer.connect()
-  const messages = []
-  for (let i = 0; i < PARTITIONS * PER_PARTITION; i++) {
-    messages.push({ key: 'k' + i, value: 'v' + i, partition: i % PARTITIONS })
-  }
-  await producer.send({ topic, messages, acks: -1 })
-  await producer.disconnect()
+  await produceSpread(kafka, topic, PARTITIONS, PER_PARTITION)
 
   await waitUntil(() => seen.size + dups.length >= PARTITIONS * PER_PARTITION, 20000,
     () => `all ${PARTITIONS * PER_PARTITION} records (have ${seen.size})`)

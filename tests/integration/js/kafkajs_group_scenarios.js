@@ -28,6 +28,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const assert = require('assert')
 const readline = require('readline')
 const { Kafka, logLevel, AssignerProtocol } = require('kafkajs')
+const { waitUntil, produceSpread } = require('./group_util')
 
 const [mode, brokers, topic, groupId, ...rest] = process.argv.slice(2)
 const kafka = new Kafka({
@@ -43,18 +44,6 @@ const kafka = new Kafka({
 
 function emit (obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
-}
-
-async function waitUntil (cond, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await cond()
-    if (v) return v
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
 }
 
 const sorted = ps => ps.slice().sort((a, b) => a - b)
@@ -153,14 +142,7 @@ async function rebalance (partitions, perPartition) {
     const joinsSettled = consumers.map(c => c.joins)
 
     // settled before anything is produced: each record is read once, by its partition's owner
-    const producer = kafka.producer()
-    await producer.connect()
-    const messages = []
-    for (let i = 0; i < partitions * perPartition; i++) {
-      messages.push({ key: 'k' + i, value: 'v' + i, partition: i % partitions })
-    }
-    await producer.send({ topic, messages, acks: -1 })
-    await producer.disconnect()
+    await produceSpread(kafka, topic, partitions, perPartition)
     await waitUntil(() => seen.size + dups.length >= partitions * perPartition, 20000,
       () => `all ${partitions * perPartition} records (have ${seen.size})`)
     assert.deepStrictEqual(dups, [], 'records read twice')
