@@ -108,6 +108,16 @@ def run(cmd, check=True, timeout=60, binary=False):
     return r.stdout if binary else r.stdout.decode(errors="replace")
 
 
+def replication_rows(out):
+    """[(node id, log end offset, lag, status)] from `metadata-quorum describe --replication`."""
+    rows = []
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 6 and f[0].isdigit():
+            rows.append((int(f[0]), int(f[1]), int(f[2]), f[5]))
+    return rows
+
+
 class Cluster:
     def __init__(self):
         self.cid = {}
@@ -171,15 +181,9 @@ class Cluster:
         return dict(re.findall(r"^(\w+):\s+(.*?)\s*$", out, re.M))
 
     def quorum_replication(self, via):
-        """[(node id, log end offset, lag, status)] of `describe --replication`."""
         out = self.exec(via, "gregor", "metadata-quorum", "--bootstrap-server",
                         "localhost:9092", "describe", "--replication", timeout=40)
-        rows = []
-        for line in out.splitlines()[1:]:
-            f = line.split()
-            if len(f) >= 6 and f[0].isdigit():
-                rows.append((int(f[0]), int(f[1]), int(f[2]), f[5]))
-        return rows
+        return replication_rows(out)
 
     def partition_logs(self, svc, topic, partitions):
         """{partition: [batch bytes]} read from svc's segment files of topic."""
@@ -471,12 +475,7 @@ class LocalCluster(Cluster):
     def quorum_replication(self, via):
         out = run([self.harness.GREGOR, "metadata-quorum", "--bootstrap-server",
                    self.node[via].bootstrap, "describe", "--replication"], timeout=40)
-        rows = []
-        for line in out.splitlines()[1:]:
-            f = line.split()
-            if len(f) >= 6 and f[0].isdigit():
-                rows.append((int(f[0]), int(f[1]), int(f[2]), f[5]))
-        return rows
+        return replication_rows(out)
 
     def exec(self, svc, *cmd, binary=False, timeout=60):
         if cmd[:1] == ("tar",):  # partition_logs: the segment files, from the node's log dir
